@@ -1,0 +1,222 @@
+import { existsSync, readFileSync } from 'node:fs';
+import { parseEnv } from 'node:util';
+import { z } from 'zod';
+
+/**
+ * The only reader of the environment. Every variable is listed here with its schema and an example; a bad
+ * value stops start-up with a message that names the variable, says what is wrong and shows an example.
+ * Secret values never appear in messages.
+ */
+
+const bool = z.enum(['true', 'false', '1', '0', 'yes', 'no']).transform((v) => ['true', '1', 'yes'].includes(v));
+const int = (min: number, max: number) =>
+  z
+    .string()
+    .regex(/^\d+$/, 'is not a whole number')
+    .transform(Number)
+    .pipe(z.number().min(min, `must be at least ${min}`).max(max, `must be at most ${max}`));
+const httpUrl = z.url({ protocol: /^https?$/, error: 'is not an http(s) URL' });
+const list = z.string().transform((v) =>
+  v
+    .split(',')
+    .map((s) => s.trim())
+    .filter(Boolean),
+);
+
+interface Spec {
+  schema: z.ZodType;
+  example: string;
+  default?: string;
+  secret?: boolean;
+}
+
+const SPECS = {
+  DASHSCOPE_API_KEY: { schema: z.string().min(1), example: 'sk-…', secret: true },
+  DASHSCOPE_BASE_URL: { schema: httpUrl, example: 'https://dashscope.aliyuncs.com', default: 'https://dashscope.aliyuncs.com' },
+  RESEARCH_BACKEND: {
+    schema: z.enum(['qwen-deep-research', 'deep-search-agent']),
+    example: 'qwen-deep-research',
+    default: 'qwen-deep-research',
+  },
+  RESEARCH_MODEL: { schema: z.string().min(1), example: 'qwen-deep-research', default: 'qwen-deep-research' },
+  DEEP_SEARCH_AGENT_ID: { schema: z.string().min(1), example: 'aid-0123456789abcdef' },
+  DEEP_SEARCH_AGENT_VERSION: { schema: z.string().min(1), example: 'release', default: 'release' },
+  REPORT_FORMAT: { schema: z.enum(['detailed', 'summary']), example: 'detailed', default: 'detailed' },
+  SKIP_CLARIFICATION: { schema: bool, example: 'false', default: 'false' },
+  RESEARCH_IDLE_TIMEOUT_SECONDS: { schema: int(10, 3600), example: '300', default: '300' },
+  RESEARCH_MAX_ATTEMPTS: { schema: int(1, 5), example: '2', default: '2' },
+  MAX_CONCURRENT_RESEARCH: { schema: int(1, 500), example: '3', default: '3' },
+  MAX_RESEARCH_PER_USER: { schema: int(1, 100), example: '1', default: '1' },
+  DAILY_RESEARCH_LIMIT_PER_USER: { schema: int(0, 10_000), example: '5', default: '0' },
+  ALLOWED_CHANNELS: { schema: list, example: 'C0123ABCD,oc_1a2b3c', default: '' },
+  ALLOWED_USERS: { schema: list, example: 'U0123ABCD,ou_1a2b3c', default: '' },
+  CLARIFY_ANSWER_BY: { schema: z.enum(['requester', 'anyone']), example: 'requester', default: 'requester' },
+  BOT_LANGUAGE: { schema: z.enum(['auto', 'en', 'zh']), example: 'auto', default: 'auto' },
+  SLACK_BOT_TOKEN: { schema: z.string().startsWith('xoxb-', 'must start with xoxb-'), example: 'xoxb-…', secret: true },
+  SLACK_APP_TOKEN: { schema: z.string().startsWith('xapp-', 'must start with xapp-'), example: 'xapp-…', secret: true },
+  SLACK_SIGNING_SECRET: { schema: z.string().min(8, 'is too short'), example: '8f742231b10e8888abcd99yyyzzz85a5', secret: true },
+  SLACK_API_URL: { schema: httpUrl, example: 'https://slack.com/api/', default: 'https://slack.com/api/' },
+  FEISHU_APP_ID: { schema: z.string().startsWith('cli_', 'must start with cli_'), example: 'cli_a1b2c3d4e5f6' },
+  FEISHU_APP_SECRET: { schema: z.string().min(1), example: '…', secret: true },
+  FEISHU_DOMAIN: {
+    schema: z.union([z.enum(['feishu', 'lark']), httpUrl], { error: 'is neither feishu, lark nor an http(s) URL' }),
+    example: 'feishu',
+    default: 'feishu',
+  },
+  FEISHU_CONNECTION: { schema: z.enum(['websocket', 'webhook']), example: 'websocket', default: 'websocket' },
+  FEISHU_ENCRYPT_KEY: { schema: z.string().min(1), example: '…', secret: true },
+  FEISHU_VERIFICATION_TOKEN: { schema: z.string().min(1), example: '…', secret: true },
+  STORE_URL: {
+    schema: z.string().regex(/^sqlite:.+/, 'must be sqlite:<path>'),
+    example: 'sqlite:data/bot.db',
+    default: 'sqlite:data/bot.db',
+  },
+  PORT: { schema: int(0, 65535), example: '3000', default: '3000' },
+  LOG_LEVEL: {
+    schema: z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']),
+    example: 'info',
+    default: 'info',
+  },
+  REPORTS_DIR: { schema: z.string().min(1), example: 'reports', default: 'reports' },
+} satisfies Record<string, Spec>;
+
+export type VariableName = keyof typeof SPECS;
+type Values = { [K in VariableName]: z.output<(typeof SPECS)[K]['schema']> | ((typeof SPECS)[K] extends { default: string } ? never : undefined) };
+
+export interface Config {
+  dashscope: { apiKey?: string; baseUrl: string; idleTimeoutMs: number };
+  research: {
+    backend: 'qwen-deep-research' | 'deep-search-agent';
+    model: string;
+    agentId?: string;
+    agentVersion: string;
+    format: 'detailed' | 'summary';
+    clarify: boolean;
+    maxAttempts: number;
+  };
+  limits: {
+    maxConcurrent: number;
+    perUser: number;
+    dailyPerUser: number;
+    allowedChannels: string[];
+    allowedUsers: string[];
+    answerBy: 'requester' | 'anyone';
+  };
+  language: 'auto' | 'en' | 'zh';
+  slack?: { botToken: string; appToken?: string; signingSecret?: string; apiUrl: string };
+  feishu?: {
+    appId: string;
+    appSecret: string;
+    domain: string;
+    connection: 'websocket' | 'webhook';
+    encryptKey?: string;
+    verificationToken?: string;
+  };
+  storePath: string;
+  port: number;
+  logLevel: string;
+  reportsDir: string;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Configuration problem${problems.length > 1 ? 's' : ''}:\n  - ${problems.join('\n  - ')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Reads `.env` (when present) under the real environment: a variable already set wins. */
+export function readEnvironment(envFile: string | null = '.env'): Record<string, string | undefined> {
+  const fromFile = envFile && existsSync(envFile) ? parseEnv(readFileSync(envFile, 'utf8')) : {};
+  return { ...fromFile, ...process.env };
+}
+
+export function loadConfig(env: Record<string, string | undefined> = readEnvironment()): Config {
+  const problems: string[] = [];
+  const v = {} as Record<string, unknown>;
+  for (const [name, spec] of Object.entries(SPECS) as [VariableName, Spec][]) {
+    const raw = env[name]?.trim();
+    const value = raw === undefined || raw === '' ? spec.default : raw;
+    if (value === undefined) continue;
+    const parsed = spec.schema.safeParse(value);
+    if (parsed.success) v[name] = parsed.data;
+    else {
+      const what = spec.secret ? 'the value' : JSON.stringify(value);
+      problems.push(`${name}: ${what} ${parsed.error.issues[0]?.message ?? 'is invalid'}. Example: ${name}=${spec.example}`);
+    }
+  }
+  const values = v as Values;
+  const requireWith = (name: VariableName, because: string) => {
+    if (values[name] === undefined && !problems.some((p) => p.startsWith(`${name}:`))) {
+      problems.push(`${name}: is required ${because}. Example: ${name}=${SPECS[name].example}`);
+    }
+  };
+  if (values.RESEARCH_BACKEND === 'deep-search-agent') requireWith('DEEP_SEARCH_AGENT_ID', 'when RESEARCH_BACKEND=deep-search-agent');
+  if (values.SLACK_APP_TOKEN !== undefined || values.SLACK_SIGNING_SECRET !== undefined) {
+    requireWith('SLACK_BOT_TOKEN', 'when SLACK_APP_TOKEN or SLACK_SIGNING_SECRET is set');
+  }
+  if (values.SLACK_BOT_TOKEN !== undefined && values.SLACK_APP_TOKEN === undefined) {
+    requireWith('SLACK_SIGNING_SECRET', 'for Slack in HTTP mode (or set SLACK_APP_TOKEN for Socket Mode)');
+  }
+  if (values.FEISHU_APP_ID !== undefined) requireWith('FEISHU_APP_SECRET', 'when FEISHU_APP_ID is set');
+  if (values.FEISHU_APP_SECRET !== undefined) requireWith('FEISHU_APP_ID', 'when FEISHU_APP_SECRET is set');
+  if (problems.length > 0) throw new ConfigError(problems);
+
+  return {
+    dashscope: {
+      apiKey: values.DASHSCOPE_API_KEY,
+      baseUrl: values.DASHSCOPE_BASE_URL,
+      idleTimeoutMs: values.RESEARCH_IDLE_TIMEOUT_SECONDS * 1000,
+    },
+    research: {
+      backend: values.RESEARCH_BACKEND,
+      model: values.RESEARCH_MODEL,
+      agentId: values.DEEP_SEARCH_AGENT_ID,
+      agentVersion: values.DEEP_SEARCH_AGENT_VERSION,
+      format: values.REPORT_FORMAT,
+      clarify: !values.SKIP_CLARIFICATION,
+      maxAttempts: values.RESEARCH_MAX_ATTEMPTS,
+    },
+    limits: {
+      maxConcurrent: values.MAX_CONCURRENT_RESEARCH,
+      perUser: values.MAX_RESEARCH_PER_USER,
+      dailyPerUser: values.DAILY_RESEARCH_LIMIT_PER_USER,
+      allowedChannels: values.ALLOWED_CHANNELS,
+      allowedUsers: values.ALLOWED_USERS,
+      answerBy: values.CLARIFY_ANSWER_BY,
+    },
+    language: values.BOT_LANGUAGE,
+    slack:
+      values.SLACK_BOT_TOKEN === undefined
+        ? undefined
+        : {
+            botToken: values.SLACK_BOT_TOKEN,
+            appToken: values.SLACK_APP_TOKEN,
+            signingSecret: values.SLACK_SIGNING_SECRET,
+            apiUrl: values.SLACK_API_URL,
+          },
+    feishu:
+      values.FEISHU_APP_ID === undefined || values.FEISHU_APP_SECRET === undefined
+        ? undefined
+        : {
+            appId: values.FEISHU_APP_ID,
+            appSecret: values.FEISHU_APP_SECRET,
+            domain: values.FEISHU_DOMAIN,
+            connection: values.FEISHU_CONNECTION,
+            encryptKey: values.FEISHU_ENCRYPT_KEY,
+            verificationToken: values.FEISHU_VERIFICATION_TOKEN,
+          },
+    storePath: values.STORE_URL.slice('sqlite:'.length),
+    port: values.PORT,
+    logLevel: values.LOG_LEVEL,
+    reportsDir: values.REPORTS_DIR,
+  };
+}
+
+export const MISSING_API_KEY =
+  'DASHSCOPE_API_KEY is not set. Create a key in the Model Studio console (Beijing region) and run:\n' +
+  '  export DASHSCOPE_API_KEY=sk-…\n' +
+  'To try without a key: run `npm run fake-dashscope` and set DASHSCOPE_BASE_URL to the address it prints, with any DASHSCOPE_API_KEY.';
+
+/** Names and examples of every variable, for `.env.example` checks. */
+export const VARIABLES: readonly VariableName[] = Object.keys(SPECS) as VariableName[];

@@ -1,0 +1,203 @@
+import type { Dispatcher } from 'undici';
+import { DeltaField, DeltaFields } from './deltas.js';
+import { streamDashScope } from './sse.js';
+import {
+  ResearchError,
+  type ChatMessage,
+  type Reference,
+  type ResearchBackend,
+  type ResearchEvent,
+  type ResearchPhase,
+  type ResearchRequest,
+  type WebSite,
+} from './types.js';
+
+export interface QwenOptions {
+  baseUrl: string;
+  apiKey: string;
+  model: string;
+  idleTimeoutMs: number;
+  retries?: number;
+  retryBaseMs?: number;
+  dispatcher?: Dispatcher;
+}
+
+export const GENERATION_PATH = '/api/v1/services/aigc/text-generation/generation';
+
+export function qwenRequestBody(model: string, req: ResearchRequest): Record<string, unknown> {
+  const parameters: Record<string, unknown> = {
+    incremental_output: true,
+    output_format: req.format === 'summary' ? 'model_summary_report' : 'model_detailed_report',
+  };
+  if (!req.clarify) parameters.enable_feedback = false;
+  return { model, input: { messages: req.messages.map((m: ChatMessage) => ({ role: m.role, content: m.content })) }, parameters };
+}
+
+export function createQwenBackend(opts: QwenOptions): ResearchBackend {
+  const url = new URL(GENERATION_PATH, opts.baseUrl).toString();
+  return {
+    name: 'qwen-deep-research',
+    async *run(req, signal) {
+      const mapper = new QwenMapper();
+      const frames = streamDashScope({
+        url,
+        apiKey: opts.apiKey,
+        body: qwenRequestBody(opts.model, req),
+        signal,
+        idleTimeoutMs: opts.idleTimeoutMs,
+        retries: opts.retries ?? 3,
+        retryBaseMs: opts.retryBaseMs ?? 1000,
+        dispatcher: opts.dispatcher,
+      });
+      for await (const frame of frames) yield* mapper.map(frame.json);
+      yield mapper.finish();
+    },
+  };
+}
+
+const PHASES: Record<string, ResearchPhase> = {
+  ResearchPlanning: 'planning',
+  WebResearch: 'searching',
+  answer: 'writing',
+};
+
+interface RawSite {
+  url?: unknown;
+  title?: unknown;
+  description?: unknown;
+}
+
+/** Turns qwen-deep-research frames (reference/dashscope.md §2.2) into ResearchEvents, one frame at a time. */
+export class QwenMapper {
+  private phase: ResearchPhase | undefined;
+  private readonly plan = new DeltaField();
+  private readonly answer = new DeltaField();
+  private readonly queries = new DeltaFields();
+  private readonly goals = new DeltaFields();
+  private readonly learnings = new DeltaFields();
+  private readonly roundsSeen = new Set<number>();
+  private readonly sitesSeen = new Map<number, Set<string>>();
+  private referencesSent = false;
+  private answerFinished = false;
+  private outputTokens = -1;
+  private usage: { inputTokens: number; outputTokens: number } | undefined;
+  private requestId: string | undefined;
+
+  map(json: Record<string, unknown>): ResearchEvent[] {
+    const events: ResearchEvent[] = [];
+    if (typeof json.request_id === 'string') this.requestId = json.request_id;
+    const output = json.output as { message?: Record<string, unknown> } | undefined;
+    const msg = output?.message;
+    if (msg) this.mapMessage(msg, events);
+    const usage = json.usage as { input_tokens?: unknown; output_tokens?: unknown } | undefined;
+    if (usage && typeof usage.output_tokens === 'number' && usage.output_tokens !== this.outputTokens) {
+      this.outputTokens = usage.output_tokens;
+      this.usage = { inputTokens: Number(usage.input_tokens) || 0, outputTokens: usage.output_tokens };
+      events.push({ type: 'usage', usage: this.usage });
+    }
+    return events;
+  }
+
+  /** The end of the stream: `done` when the answer finished, otherwise the run was cut short. */
+  finish(): ResearchEvent {
+    if (!this.answerFinished) {
+      throw new ResearchError('truncated', 'The research stream ended before the answer was finished.', { requestId: this.requestId });
+    }
+    return { type: 'done', requestId: this.requestId, usage: this.usage };
+  }
+
+  private mapMessage(msg: Record<string, unknown>, events: ResearchEvent[]): void {
+    const rawPhase = String(msg.phase ?? '');
+    const status = String(msg.status ?? '');
+    if (rawPhase === 'KeepAlive') {
+      events.push({ type: 'keepalive' });
+      return;
+    }
+    const phase = PHASES[rawPhase];
+    if (!phase) return;
+    if (phase !== this.phase) {
+      this.phase = phase;
+      events.push({ type: 'phase', phase });
+    }
+    const content = typeof msg.content === 'string' ? msg.content : '';
+    const extra = (msg.extra as { deep_research?: Record<string, unknown> } | undefined)?.deep_research ?? {};
+    if (phase === 'planning') {
+      const delta = this.plan.push(content);
+      if (delta) events.push({ type: 'plan', delta });
+    } else if (phase === 'searching') {
+      this.mapResearch(extra.research as Record<string, unknown> | undefined, status, events);
+    } else {
+      this.mapAnswer(content, extra.references, events);
+      if (status === 'finished') this.answerFinished = true;
+    }
+  }
+
+  private mapResearch(research: Record<string, unknown> | undefined, status: string, events: ResearchEvent[]): void {
+    if (!research || typeof research.id !== 'number') return;
+    const round = research.id;
+    if (!this.roundsSeen.has(round)) {
+      this.roundsSeen.add(round);
+      events.push({ type: 'round', round });
+    }
+    const key = String(round);
+    if (typeof research.query === 'string') {
+      const delta = this.queries.push(key, research.query);
+      if (delta) events.push({ type: 'query', round, delta });
+    }
+    if (typeof research.researchGoal === 'string') {
+      const delta = this.goals.push(key, research.researchGoal);
+      if (delta) events.push({ type: 'goal', round, delta });
+    }
+    if (Array.isArray(research.webSites)) {
+      const sites = this.newSites(round, research.webSites as RawSite[]);
+      if (sites.length > 0) events.push({ type: 'sites', round, sites });
+    }
+    if (research.learningMap && typeof research.learningMap === 'object') {
+      for (const [k, v] of Object.entries(research.learningMap as Record<string, unknown>)) {
+        if (typeof v !== 'string') continue;
+        const delta = this.learnings.push(`${key}:${k}`, v);
+        if (delta) events.push({ type: 'learning', round, key: k, delta });
+      }
+    }
+    if (status === 'WebResultFinished') events.push({ type: 'round-end', round });
+  }
+
+  private newSites(round: number, raw: RawSite[]): WebSite[] {
+    let seen = this.sitesSeen.get(round);
+    if (!seen) {
+      seen = new Set();
+      this.sitesSeen.set(round, seen);
+    }
+    const sites: WebSite[] = [];
+    for (const s of raw) {
+      if (typeof s?.url !== 'string' || !s.url || seen.has(s.url)) continue;
+      seen.add(s.url);
+      sites.push({ url: s.url, title: String(s.title ?? ''), description: String(s.description ?? '') });
+    }
+    return sites;
+  }
+
+  private mapAnswer(content: string, rawRefs: unknown, events: ResearchEvent[]): void {
+    if (!this.referencesSent && Array.isArray(rawRefs) && rawRefs.length > 0) {
+      this.referencesSent = true;
+      events.push({ type: 'references', references: toReferences(rawRefs) });
+    }
+    const delta = this.answer.push(content);
+    if (delta) events.push({ type: 'answer', delta });
+  }
+}
+
+function toReferences(raw: unknown[]): Reference[] {
+  const refs: Reference[] = [];
+  raw.forEach((r, i) => {
+    const ref = r as { index_number?: unknown; url?: unknown; title?: unknown; description?: unknown };
+    if (typeof ref?.url !== 'string' || !ref.url) return;
+    refs.push({
+      index: typeof ref.index_number === 'number' ? ref.index_number : i + 1,
+      url: ref.url,
+      title: String(ref.title ?? ''),
+      description: String(ref.description ?? ''),
+    });
+  });
+  return refs;
+}
