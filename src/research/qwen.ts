@@ -77,7 +77,7 @@ export class QwenMapper {
   private readonly learnings = new DeltaFields();
   private readonly roundsSeen = new Set<number>();
   private readonly sitesSeen = new Map<number, Set<string>>();
-  private referencesSent = false;
+  private readonly referencesSeen = new Set<number>();
   private answerFinished = false;
   private outputTokens = -1;
   private usage: { inputTokens: number; outputTokens: number } | undefined;
@@ -178,9 +178,11 @@ export class QwenMapper {
   }
 
   private mapAnswer(content: string, rawRefs: unknown, events: ResearchEvent[]): void {
-    if (!this.referencesSent && Array.isArray(rawRefs) && rawRefs.length > 0) {
-      this.referencesSent = true;
-      events.push({ type: 'references', references: toReferences(rawRefs) });
+    if (Array.isArray(rawRefs)) {
+      // References come once, in the first answer frame; should more arrive, only new ones are passed on.
+      const fresh = toReferences(rawRefs).filter((r) => !this.referencesSeen.has(r.index));
+      for (const r of fresh) this.referencesSeen.add(r.index);
+      if (fresh.length > 0) events.push({ type: 'references', references: fresh });
     }
     const delta = this.answer.push(content);
     if (delta) events.push({ type: 'answer', delta });

@@ -1,0 +1,209 @@
+import type { Usage } from '../research/types.js';
+import { detectLang, isCancelWord, strings, type FailureCode, type Lang } from './i18n.js';
+import type { ActionName, RunState, ThreadKey } from '../platforms/platform.js';
+
+/** Everything the bot remembers about one thread. Stored before any effect of a change is visible. */
+export interface ThreadState {
+  key: ThreadKey;
+  platform: string;
+  channel: string;
+  requester: string;
+  topic: string;
+  lang: Lang;
+  state: RunState;
+  question?: string;
+  answer?: string;
+  /** Which step the current or last run is: 1 asks the clarifying question, 2 researches. */
+  step: 1 | 2;
+  /** Runs started for the current step (each is billed); bounded by the configured attempts. */
+  attempts: number;
+  failure?: { code: FailureCode; detail?: string; retryable: boolean };
+  usage?: Usage;
+  /** The finished answer, kept until the report is posted so a restart never re-runs a paid research. */
+  result?: { answer: string; references: { index: number; url: string; title: string; description: string }[] };
+  clarifyMessageId?: string;
+  progressMessageId?: string;
+  /** Notices already given in this round, so each is said once. */
+  notices: string[];
+  /** Research rounds in this thread: a new mention after the end starts another. */
+  round: number;
+  version: number;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export type Input =
+  | { type: 'mention'; user: string; text: string; platform: string; channel: string; now: number }
+  | { type: 'reply'; user: string; text: string; now: number }
+  | { type: 'action'; action: ActionName; user: string; text?: string; now: number }
+  | { type: 'started'; now: number }
+  | { type: 'clarified'; question: string; now: number }
+  | { type: 'answered'; answer: string; references: NonNullable<ThreadState['result']>['references']; usage?: Usage; now: number }
+  | { type: 'reported'; now: number }
+  | { type: 'failed'; code: FailureCode; detail?: string; retryable: boolean; now: number }
+  | { type: 'recover'; now: number };
+
+export type Effect =
+  /** Post the clarify view (thinking, or the question) as a new message. */
+  | { type: 'post-clarify' }
+  | { type: 'show-clarify' }
+  /** Post the progress view as a new message, or edit the posted one. */
+  | { type: 'post-progress' }
+  | { type: 'show-progress'; final: boolean }
+  | { type: 'run' }
+  | { type: 'abort' }
+  | { type: 'post-report' }
+  | { type: 'notice'; text: string; lang: Lang }
+  | { type: 'status'; working: boolean };
+
+export interface Rules {
+  clarify: boolean;
+  answerBy: 'requester' | 'anyone';
+  maxAttempts: number;
+  language: 'auto' | Lang;
+}
+
+export interface Transition {
+  state: ThreadState | undefined;
+  effects: Effect[];
+}
+
+const ACTIVE: ReadonlySet<RunState> = new Set(['clarifying', 'awaiting_answer', 'queued', 'researching']);
+const RUNNING: ReadonlySet<RunState> = new Set(['clarifying', 'queued', 'researching']);
+
+export function isActive(state: RunState): boolean {
+  return ACTIVE.has(state);
+}
+
+/** The state machine of DESIGN.md: (state, input) → (state, effects). Pure. */
+export function transition(s: ThreadState | undefined, input: Input, rules: Rules): Transition {
+  const none: Transition = { state: s, effects: [] };
+  if (input.type === 'mention') {
+    if (!s || !isActive(s.state)) return newRound(s, input, rules);
+    // A mention inside a running thread is a reply that also @mentions the bot.
+    return transition(s, { type: 'reply', user: input.user, text: input.text, now: input.now }, rules);
+  }
+  if (!s) return none; // a thread the bot never started
+  const t = strings(s.lang);
+  const next = (patch: Partial<ThreadState>): ThreadState => ({ ...s, ...patch, updatedAt: input.now });
+  const noticeOnce = (id: string, text: string): Transition =>
+    s.notices.includes(id) ? none : { state: next({ notices: [...s.notices, id] }), effects: [{ type: 'notice', text, lang: s.lang }] };
+  const mayControl = (user: string) => user === s.requester || rules.answerBy === 'anyone';
+
+  switch (input.type) {
+    case 'reply': {
+      if (!isActive(s.state)) return none;
+      if (isCancelWord(input.text)) return mayControl(input.user) ? cancel(s, next) : noticeOnce('not-requester', t.notRequester);
+      if (s.state === 'awaiting_answer') {
+        if (!mayControl(input.user)) return noticeOnce('not-requester', t.notRequester);
+        return answer(next, input.text);
+      }
+      if (s.state === 'clarifying') return noticeOnce('preparing', t.preparing);
+      return noticeOnce('busy', t.busy);
+    }
+    case 'action': {
+      if (!mayControl(input.user)) return noticeOnce('not-requester', t.notRequester);
+      if (input.action === 'cancel') return isActive(s.state) ? cancel(s, next) : none;
+      if (input.action === 'retry') return s.state === 'failed' ? retry(s, next, rules) : none;
+      if (s.state !== 'awaiting_answer') return none;
+      if (input.action === 'start-now') return answer(next, t.startNowAnswer);
+      const text = input.text?.trim();
+      return text ? answer(next, text) : none;
+    }
+    case 'started': {
+      if (s.state !== 'queued' && s.state !== 'clarifying') return none;
+      const state = next({ state: s.state === 'queued' ? 'researching' : 'clarifying', attempts: s.attempts + 1 });
+      return { state, effects: [viewEffect(s, false), { type: 'status', working: true }] };
+    }
+    case 'clarified':
+      if (s.state !== 'clarifying') return none;
+      return {
+        state: next({ state: 'awaiting_answer', question: input.question }),
+        effects: [{ type: 'show-clarify' }, { type: 'status', working: false }],
+      };
+    case 'answered':
+      if (s.state !== 'researching') return none;
+      return {
+        state: next({ result: { answer: input.answer, references: input.references }, usage: input.usage ?? s.usage }),
+        effects: [{ type: 'post-report' }],
+      };
+    case 'reported':
+      if (s.state !== 'researching' || !s.result) return none;
+      return {
+        state: next({ state: 'done', result: undefined }),
+        effects: [{ type: 'show-progress', final: true }, { type: 'status', working: false }],
+      };
+    case 'failed': {
+      if (!RUNNING.has(s.state)) return none;
+      const state = next({ state: 'failed', failure: { code: input.code, detail: input.detail, retryable: input.retryable } });
+      return {
+        state,
+        effects: [viewEffect(s, true), { type: 'status', working: false }],
+      };
+    }
+    case 'recover':
+      return recover(s, next, rules);
+  }
+}
+
+/** The message that shows a run: the clarify message in step 1, the progress message in step 2. */
+function viewEffect(s: ThreadState, final: boolean): Effect {
+  return s.step === 1 ? { type: 'show-clarify' } : { type: 'show-progress', final };
+}
+
+function newRound(prev: ThreadState | undefined, input: Extract<Input, { type: 'mention' }>, rules: Rules): Transition {
+  const topic = input.text.trim();
+  const lang = detectLang(topic, rules.language);
+  if (!topic) return { state: prev, effects: [{ type: 'notice', text: strings(lang).help, lang }] };
+  const state: ThreadState = {
+    key: prev?.key ?? '',
+    platform: input.platform,
+    channel: input.channel,
+    requester: input.user,
+    topic,
+    lang,
+    state: rules.clarify ? 'clarifying' : 'queued',
+    step: rules.clarify ? 1 : 2,
+    attempts: 0,
+    notices: [],
+    round: (prev?.round ?? 0) + 1,
+    version: prev?.version ?? 0,
+    createdAt: prev?.createdAt ?? input.now,
+    updatedAt: input.now,
+  };
+  return { state, effects: rules.clarify ? [{ type: 'post-clarify' }, { type: 'run' }] : [{ type: 'post-progress' }, { type: 'run' }] };
+}
+
+function answer(next: (p: Partial<ThreadState>) => ThreadState, text: string): Transition {
+  return {
+    state: next({ state: 'queued', answer: text, step: 2, attempts: 0, notices: [] }),
+    effects: [{ type: 'show-clarify' }, { type: 'post-progress' }, { type: 'run' }],
+  };
+}
+
+function cancel(s: ThreadState, next: (p: Partial<ThreadState>) => ThreadState): Transition {
+  return { state: next({ state: 'cancelled' }), effects: [{ type: 'abort' }, { type: 'status', working: false }, viewEffect(s, true)] };
+}
+
+function retry(s: ThreadState, next: (p: Partial<ThreadState>) => ThreadState, rules: Rules): Transition {
+  const backToStep1 = s.step === 1 && rules.clarify;
+  return {
+    state: next({ state: backToStep1 ? 'clarifying' : 'queued', failure: undefined, attempts: 0, notices: [] }),
+    effects: backToStep1 ? [{ type: 'show-clarify' }, { type: 'run' }] : [{ type: 'show-progress', final: false }, { type: 'run' }],
+  };
+}
+
+function recover(s: ThreadState, next: (p: Partial<ThreadState>) => ThreadState, rules: Rules): Transition {
+  if (!RUNNING.has(s.state)) return { state: s, effects: [] };
+  // The answer is already paid for and stored: only the report still has to be posted.
+  if (s.state === 'researching' && s.result) return { state: s, effects: [{ type: 'post-report' }] };
+  const t = strings(s.lang);
+  if (s.attempts >= rules.maxAttempts) {
+    const state = next({ state: 'failed', failure: { code: 'interrupted', retryable: true } });
+    return { state, effects: [viewEffect(s, true)] };
+  }
+  // A queued run never started (nothing was billed): it simply goes back in the queue.
+  const wasRunning = s.state !== 'queued';
+  const state = next({ state: s.step === 1 ? 'clarifying' : 'queued' });
+  return { state, effects: [...(wasRunning ? [{ type: 'notice', text: t.restarted, lang: s.lang } as Effect] : []), { type: 'run' }] };
+}

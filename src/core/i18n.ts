@@ -1,0 +1,122 @@
+import type { ResearchErrorCode } from '../research/types.js';
+
+export type Lang = 'en' | 'zh';
+
+/** Chinese when the text has CJK characters, unless the admin fixed the language. */
+export function detectLang(text: string, setting: 'auto' | Lang = 'auto'): Lang {
+  if (setting !== 'auto') return setting;
+  return /[\u3400-\u9fff\uf900-\ufaff]/.test(text) ? 'zh' : 'en';
+}
+
+export type FailureCode = ResearchErrorCode | 'interrupted' | 'internal';
+
+const en = {
+  help: 'Mention me with a topic and I will research it on the web and write a cited report. For example: "@Deep Research the state of solid-state batteries in 2026".',
+  thinking: 'Reading your request and preparing a clarifying question…',
+  clarifyIntro: 'Before I start, one question:',
+  clarifyHint: 'Reply in this thread to answer, or press "Start research now" and I will use my judgement.',
+  answerPlaceholder: 'Your answer',
+  submit: 'Submit answer',
+  startNow: 'Start research now',
+  cancel: 'Cancel',
+  retry: 'Retry',
+  answered: 'Answered. The research is on its way.',
+  startNowAnswer: 'Please use your own judgement on the scope and go ahead with comprehensive research; no further confirmation is needed.',
+  topic: 'Topic',
+  queued: (n: number) => `Waiting for a free research slot (position ${n} in the queue).`,
+  starting: 'Starting the research…',
+  phase: { starting: 'Starting', planning: 'Planning the research', searching: 'Searching the web', writing: 'Writing the report' } as Record<string, string>,
+  round: (n: number) => `Round ${n}`,
+  sources: (n: number) => `${n} sources`,
+  tokens: (n: number) => `${n} tokens`,
+  elapsed: (s: number) => (s >= 60 ? `${Math.floor(s / 60)} min ${s % 60} s` : `${s} s`),
+  done: 'Research finished.',
+  doneSummary: (elapsed: string, sources: number, words: number) => `Done in ${elapsed} · ${sources} sources · ${words} words`,
+  failed: 'The research failed.',
+  cancelled: 'The research was cancelled.',
+  busy: 'I am still working on this research and will post the report here. Reply `cancel` to stop it.',
+  preparing: 'I am still preparing my question; reply once it is posted.',
+  notRequester: 'Only the person who asked can answer this question or control this research.',
+  restarted: 'The bot restarted; running your research again.',
+  notAllowedChannel: 'Research is not enabled in this channel. An admin can add it to ALLOWED_CHANNELS.',
+  notAllowedUser: 'You are not on the list of people who can run research here. Ask an admin to add you to ALLOWED_USERS.',
+  perUserLimit: (n: number) => `You already have ${n} research run${n > 1 ? 's' : ''} going. Wait for it to finish or cancel it, then ask again.`,
+  dailyLimit: (n: number) => `You have reached today's limit of ${n} research run${n > 1 ? 's' : ''}. It resets at midnight UTC.`,
+  referencesHeading: 'References',
+  reportFileTitle: 'Full report (Markdown)',
+  errors: {
+    auth: 'DashScope rejected the API key. An admin needs to check DASHSCOPE_API_KEY.',
+    quota: 'The DashScope account is out of credit or quota. An admin needs to top it up; then press Retry.',
+    rate_limited: 'DashScope is throttling requests right now. Wait a minute and press Retry.',
+    content_blocked: "DashScope's content filter stopped this research. Try rephrasing the topic.",
+    bad_request: 'DashScope rejected the request. Try different wording; if it keeps happening, tell an admin.',
+    unavailable: 'DashScope is temporarily unavailable. Wait a few minutes and press Retry.',
+    network: 'The bot could not reach DashScope. Wait a few minutes and press Retry.',
+    timeout: 'DashScope stopped sending anything for too long. Press Retry to run it again.',
+    cancelled: 'The research was cancelled.',
+    truncated: 'The research stream was cut off before the report was finished. Press Retry to run it again.',
+    interrupted: 'The bot restarted during this research more often than it may re-run it. Press Retry to run it again.',
+    internal: 'Something went wrong inside the bot. Press Retry; if it keeps happening, tell an admin.',
+  } satisfies Record<FailureCode, string>,
+};
+
+export type Strings = typeof en;
+
+const zh: Strings = {
+  help: '@我并附上研究主题，我会在网上调研并写一份带引用的报告。例如：“@Deep Research 2026 年固态电池的进展”。',
+  thinking: '正在理解你的需求并准备一个澄清问题…',
+  clarifyIntro: '开始之前，想先确认一个问题：',
+  clarifyHint: '在本话题中回复即可作答，或点击“立即开始研究”，由我自行判断。',
+  answerPlaceholder: '你的回答',
+  submit: '提交回答',
+  startNow: '立即开始研究',
+  cancel: '取消',
+  retry: '重试',
+  answered: '已收到回答，研究即将开始。',
+  startNowAnswer: '请直接按以上方向进行全面深入的研究，不需要再确认。',
+  topic: '主题',
+  queued: (n) => `正在排队等待研究名额（第 ${n} 位）。`,
+  starting: '研究开始…',
+  phase: { starting: '准备中', planning: '规划研究', searching: '网络搜索', writing: '撰写报告' },
+  round: (n) => `第 ${n} 轮`,
+  sources: (n) => `${n} 个来源`,
+  tokens: (n) => `${n} tokens`,
+  elapsed: (s) => (s >= 60 ? `${Math.floor(s / 60)} 分 ${s % 60} 秒` : `${s} 秒`),
+  done: '研究完成。',
+  doneSummary: (elapsed, sources, words) => `用时 ${elapsed} · ${sources} 个来源 · ${words} 字`,
+  failed: '研究失败。',
+  cancelled: '研究已取消。',
+  busy: '研究仍在进行中，完成后会把报告发在这里。回复“取消”可停止。',
+  preparing: '我还在准备问题，请在问题发出后再回复。',
+  notRequester: '只有提问的人可以回答这个问题或控制这次研究。',
+  restarted: '机器人刚刚重启，正在重新运行你的研究。',
+  notAllowedChannel: '本群/频道未开启研究功能。管理员可以把它加入 ALLOWED_CHANNELS。',
+  notAllowedUser: '你不在可发起研究的名单中，请联系管理员加入 ALLOWED_USERS。',
+  perUserLimit: (n) => `你已有 ${n} 个研究在进行中。请等它完成或取消后再发起。`,
+  dailyLimit: (n) => `你今天的研究次数已达上限（${n} 次），将于 UTC 零点重置。`,
+  referencesHeading: '参考资料',
+  reportFileTitle: '完整报告（Markdown）',
+  errors: {
+    auth: 'DashScope 拒绝了 API Key，需要管理员检查 DASHSCOPE_API_KEY。',
+    quota: 'DashScope 账户余额或额度不足，需要管理员充值后点击重试。',
+    rate_limited: 'DashScope 当前限流，请稍等一分钟后点击重试。',
+    content_blocked: 'DashScope 的内容审核拦截了本次研究，请换一种说法描述主题。',
+    bad_request: 'DashScope 拒绝了请求。请换一种说法；如果反复出现，请联系管理员。',
+    unavailable: 'DashScope 暂时不可用，请几分钟后点击重试。',
+    network: '机器人无法连接 DashScope，请几分钟后点击重试。',
+    timeout: 'DashScope 长时间没有返回内容，点击重试可重新运行。',
+    cancelled: '研究已取消。',
+    truncated: '研究数据流在报告完成前中断了，点击重试可重新运行。',
+    interrupted: '研究期间机器人多次重启，已超过自动重跑次数。点击重试可重新运行。',
+    internal: '机器人内部出错。请点击重试；如果反复出现，请联系管理员。',
+  },
+};
+
+export function strings(lang: Lang): Strings {
+  return lang === 'zh' ? zh : en;
+}
+
+/** Typed "cancel" in either language. */
+export function isCancelWord(text: string): boolean {
+  return /^\s*(cancel|stop|取消|停止)\s*[.!。！]?\s*$/i.test(text);
+}

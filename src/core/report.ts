@@ -1,0 +1,85 @@
+import type { Reference, Usage } from '../research/types.js';
+import { blocks, mapProse } from './markdown.js';
+
+export interface Report {
+  title: string;
+  /** The report with citations linked to their sources. */
+  body: string;
+  /** Every reference, numbered, in order. */
+  references: Reference[];
+  /** `## References` with one numbered link per source, or '' when there are none. */
+  referencesMarkdown: string;
+  /** body + references: the file people share. */
+  markdown: string;
+  wordCount: number;
+  usage?: Usage;
+}
+
+const CITATION = /\[\[(\d+(?:\s*,\s*\d+)*)\]\]/g;
+
+/** Makes a URL safe inside a Markdown link destination. */
+export function linkTarget(url: string): string {
+  return url.replace(/[()\s<>]/g, (c) => encodeURIComponent(c));
+}
+
+/** Makes text safe inside a Markdown link label. */
+export function linkLabel(text: string): string {
+  return text.replace(/[[\]\\]/g, (c) => `\\${c}`).replace(/\s+/g, ' ').trim();
+}
+
+export function linkCitations(markdown: string, references: Reference[]): string {
+  const byIndex = new Map(references.map((r) => [r.index, r]));
+  return mapProse(markdown, (text) =>
+    text.replace(CITATION, (_m, list: string) =>
+      list
+        .split(',')
+        .map((n) => Number(n.trim()))
+        .map((n) => {
+          const ref = byIndex.get(n);
+          return ref ? `[\\[${n}\\]](${linkTarget(ref.url)} "${ref.title.replace(/"/g, "'")}")` : `\\[${n}\\]`;
+        })
+        .join(''),
+    ),
+  );
+}
+
+export function referencesMarkdown(references: Reference[], heading: string): string {
+  if (references.length === 0) return '';
+  const lines = references.map((r) => `${r.index}. [${linkLabel(r.title) || r.url}](${linkTarget(r.url)})`);
+  return `## ${heading}\n\n${lines.join('\n')}\n`;
+}
+
+export function titleOf(markdown: string, fallback: string): string {
+  for (const token of blocks(markdown)) {
+    if (token.type === 'heading') return (token as { text: string }).text.trim() || fallback;
+  }
+  return fallback;
+}
+
+/** Words in Latin scripts plus one per CJK character, the usual way Chinese text is counted. */
+export function countWords(text: string): number {
+  const cjk = text.match(/[\u3400-\u9fff\uf900-\ufaff]/g)?.length ?? 0;
+  const latin = text.replace(/[\u3400-\u9fff\uf900-\ufaff]/g, ' ').match(/[A-Za-z0-9][\w'’-]*/g)?.length ?? 0;
+  return cjk + latin;
+}
+
+export function buildReport(input: {
+  answer: string;
+  references: Reference[];
+  topic: string;
+  usage?: Usage;
+  referencesHeading?: string;
+}): Report {
+  const references = [...input.references].sort((a, b) => a.index - b.index);
+  const body = linkCitations(input.answer.trim(), references);
+  const refs = referencesMarkdown(references, input.referencesHeading ?? 'References');
+  return {
+    title: titleOf(input.answer, input.topic),
+    body,
+    references,
+    referencesMarkdown: refs,
+    markdown: refs ? `${body}\n\n${refs}` : `${body}\n`,
+    wordCount: countWords(input.answer),
+    usage: input.usage,
+  };
+}

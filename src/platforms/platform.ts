@@ -1,0 +1,69 @@
+import type { Progress } from '../core/progress.js';
+import type { Report } from '../core/report.js';
+import type { FailureCode, Lang } from '../core/i18n.js';
+
+/** Opaque thread key built by a platform (`slack:T…:C…:<thread_ts>`); the core never parses it. */
+export type ThreadKey = string;
+
+export type ActionName = 'answer' | 'start-now' | 'cancel' | 'retry';
+
+interface InboundBase {
+  platform: string;
+  thread: ThreadKey;
+  /** The platform's event or message id: a second delivery of the same id has no effect. */
+  eventId: string;
+  user: string;
+  /** For allow-lists: the channel or chat the thread is in. */
+  channel: string;
+}
+
+export type Inbound =
+  | (InboundBase & { kind: 'mention'; text: string })
+  | (InboundBase & { kind: 'reply'; text: string })
+  | (InboundBase & { kind: 'action'; action: ActionName; text?: string });
+
+export type RunState = 'clarifying' | 'awaiting_answer' | 'queued' | 'researching' | 'done' | 'failed' | 'cancelled';
+
+/** Views are data; each platform renders them (Block Kit, card JSON 2.0, terminal). */
+export type View =
+  | {
+      kind: 'clarify';
+      lang: Lang;
+      topic: string;
+      state: RunState;
+      failure?: { code: FailureCode; detail?: string; retryable: boolean };
+      /** Undefined while step 1 is still running. */
+      question?: string;
+      /** Buttons and form are shown only while the question is open. */
+      open: boolean;
+      answer?: string;
+    }
+  | {
+      kind: 'progress';
+      lang: Lang;
+      topic: string;
+      state: RunState;
+      progress?: Progress;
+      /** Position in the research queue while queued. */
+      position?: number;
+      failure?: { code: FailureCode; detail?: string; retryable: boolean };
+      /** Words in the report, once done. */
+      words?: number;
+    }
+  | { kind: 'notice'; lang: Lang; text: string };
+
+/** A platform's outbound side: the core calls these and nothing else. */
+export interface Platform {
+  readonly name: string;
+  /** Posts a view in the thread; returns the id of the posted message. */
+  post(thread: ThreadKey, view: View): Promise<string>;
+  /**
+   * Replaces a posted view. The platform coalesces (latest view wins) and keeps within its rate limits;
+   * a final view is always delivered. Never rejects: a failed edit must not end the run.
+   */
+  update(thread: ThreadKey, messageId: string, view: View, final: boolean): Promise<void>;
+  /** Posts the finished report the platform's way: split messages or cards, references, a file. */
+  postReport(thread: ThreadKey, report: Report, lang: Lang): Promise<void>;
+  /** A "working" indicator where the platform has one; null clears it. Failures are ignored. */
+  setStatus?(thread: ThreadKey, status: string | null): Promise<void>;
+}

@@ -1,0 +1,112 @@
+import { mkdirSync } from 'node:fs';
+import { dirname } from 'node:path';
+import Database from 'better-sqlite3';
+import type { ThreadState } from '../core/conversation.js';
+import type { RunState } from '../platforms/platform.js';
+import type { ThreadStore } from './store.js';
+
+/** Versioned migrations: each runs once, in order, inside a transaction; `user_version` records the last. */
+const MIGRATIONS: string[] = [
+  `CREATE TABLE threads (
+     key TEXT PRIMARY KEY,
+     state TEXT NOT NULL,
+     requester TEXT NOT NULL,
+     version INTEGER NOT NULL,
+     updated_at INTEGER NOT NULL,
+     data TEXT NOT NULL
+   );
+   CREATE INDEX threads_state ON threads(state, updated_at);
+   CREATE INDEX threads_requester ON threads(requester, state);
+   CREATE TABLE events (id TEXT PRIMARY KEY, expires_at INTEGER NOT NULL);
+   CREATE INDEX events_expiry ON events(expires_at);
+   CREATE TABLE daily_runs (user TEXT NOT NULL, day TEXT NOT NULL, runs INTEGER NOT NULL, PRIMARY KEY (user, day));`,
+];
+
+/** The embedded default store (`STORE_URL=sqlite:path`): one file, WAL, synchronous writes. */
+export class SqliteStore implements ThreadStore {
+  private readonly db: Database.Database;
+  private readonly stmts;
+  private claims = 0;
+
+  constructor(path: string) {
+    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+    this.db = new Database(path);
+    this.db.pragma('journal_mode = WAL');
+    this.db.pragma('synchronous = NORMAL');
+    this.db.pragma('busy_timeout = 5000');
+    this.migrate();
+    this.stmts = {
+      claim: this.db.prepare('INSERT INTO events (id, expires_at) VALUES (?, ?) ON CONFLICT(id) DO UPDATE SET expires_at = excluded.expires_at WHERE events.expires_at <= ?'),
+      purge: this.db.prepare('DELETE FROM events WHERE expires_at <= ?'),
+      get: this.db.prepare<[string], { data: string; version: number }>('SELECT data, version FROM threads WHERE key = ?'),
+      insert: this.db.prepare('INSERT INTO threads (key, state, requester, version, updated_at, data) VALUES (?, ?, ?, 1, ?, ?) ON CONFLICT(key) DO NOTHING'),
+      update: this.db.prepare('UPDATE threads SET state = ?, requester = ?, version = version + 1, updated_at = ?, data = ? WHERE key = ? AND version = ?'),
+      countRun: this.db.prepare<[string, string], { runs: number }>(
+        'INSERT INTO daily_runs (user, day, runs) VALUES (?, ?, 1) ON CONFLICT(user, day) DO UPDATE SET runs = runs + 1 RETURNING runs',
+      ),
+      runsOn: this.db.prepare<[string, string], { runs: number }>('SELECT runs FROM daily_runs WHERE user = ? AND day = ?'),
+    };
+  }
+
+  private migrate(): void {
+    const current = this.db.pragma('user_version', { simple: true }) as number;
+    MIGRATIONS.slice(current).forEach((sql, i) => {
+      this.db.transaction(() => {
+        this.db.exec(sql);
+        this.db.pragma(`user_version = ${current + i + 1}`);
+      })();
+    });
+  }
+
+  async claimEvent(id: string, ttlMs: number, now: number): Promise<boolean> {
+    if (++this.claims % 1000 === 0) this.stmts.purge.run(now);
+    return this.stmts.claim.run(id, now + ttlMs, now).changes === 1;
+  }
+
+  async get(key: string): Promise<ThreadState | undefined> {
+    const row = this.stmts.get.get(key);
+    return row ? { ...(JSON.parse(row.data) as ThreadState), version: row.version } : undefined;
+  }
+
+  async save(state: ThreadState): Promise<ThreadState | undefined> {
+    const saved = { ...state, version: state.version + 1 };
+    const data = JSON.stringify(saved);
+    const changes =
+      state.version === 0
+        ? this.stmts.insert.run(state.key, state.state, state.requester, state.updatedAt, data).changes
+        : this.stmts.update.run(state.state, state.requester, state.updatedAt, data, state.key, state.version).changes;
+    return changes === 1 ? saved : undefined;
+  }
+
+  async inStates(states: RunState[]): Promise<ThreadState[]> {
+    const rows = this.db
+      .prepare<string[], { data: string; version: number }>(
+        `SELECT data, version FROM threads WHERE state IN (${states.map(() => '?').join(',')}) ORDER BY updated_at`,
+      )
+      .all(...states);
+    return rows.map((r) => ({ ...(JSON.parse(r.data) as ThreadState), version: r.version }));
+  }
+
+  async countByUser(user: string, states: RunState[]): Promise<number> {
+    const row = this.db
+      .prepare<string[], { n: number }>(`SELECT COUNT(*) AS n FROM threads WHERE requester = ? AND state IN (${states.map(() => '?').join(',')})`)
+      .get(user, ...states);
+    return row?.n ?? 0;
+  }
+
+  async countRun(user: string, day: string): Promise<number> {
+    return this.stmts.countRun.get(user, day)?.runs ?? 1;
+  }
+
+  async runsOn(user: string, day: string): Promise<number> {
+    return this.stmts.runsOn.get(user, day)?.runs ?? 0;
+  }
+
+  async ping(): Promise<boolean> {
+    return this.db.prepare('SELECT 1 AS ok').get() !== undefined;
+  }
+
+  async close(): Promise<void> {
+    if (this.db.open) this.db.close();
+  }
+}

@@ -1,0 +1,45 @@
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Engine, type Limits } from '../../src/core/engine.js';
+import type { Rules } from '../../src/core/conversation.js';
+import { createQwenBackend } from '../../src/research/qwen.js';
+import { SqliteStore } from '../../src/store/sqlite.js';
+import type { Inbound } from '../../src/platforms/platform.js';
+import { FakeDashScope } from '../fakes/dashscope.js';
+import { RecordingPlatform } from '../fakes/recording-platform.js';
+
+export const RULES: Rules = { clarify: true, answerBy: 'requester', maxAttempts: 2, language: 'auto' };
+export const LIMITS: Limits = { maxConcurrent: 3, perUser: 1, dailyPerUser: 0, allowedChannels: [], allowedUsers: [] };
+
+export function tempDbPath(): string {
+  return join(mkdtempSync(join(tmpdir(), 'drb-')), 'bot.db');
+}
+
+/** An engine over a SQLite file, the real qwen client and the fake DashScope, with a recording platform. */
+export function makeEngine(fake: FakeDashScope, opts: { dbPath?: string; rules?: Partial<Rules>; limits?: Partial<Limits>; platform?: RecordingPlatform } = {}) {
+  const store = new SqliteStore(opts.dbPath ?? tempDbPath());
+  const platform = opts.platform ?? new RecordingPlatform();
+  const backend = createQwenBackend({ baseUrl: fake.url, apiKey: 'sk-test', model: 'qwen-deep-research', idleTimeoutMs: 5000, retries: 1, retryBaseMs: 5 });
+  const engine = new Engine({
+    store,
+    backend,
+    platforms: [platform],
+    rules: { ...RULES, ...opts.rules },
+    limits: { ...LIMITS, ...opts.limits },
+    format: 'detailed',
+    progressIntervalMs: 20,
+  });
+  return { engine, store, platform };
+}
+
+let seq = 0;
+export function mention(thread: string, text: string, user = 'U1', channel = 'C1'): Inbound {
+  return { platform: 'test', kind: 'mention', thread, eventId: `e${++seq}`, user, channel, text };
+}
+export function reply(thread: string, text: string, user = 'U1'): Inbound {
+  return { platform: 'test', kind: 'reply', thread, eventId: `e${++seq}`, user, channel: 'C1', text };
+}
+export function action(thread: string, name: 'answer' | 'start-now' | 'cancel' | 'retry', user = 'U1', text?: string): Inbound {
+  return { platform: 'test', kind: 'action', action: name, thread, eventId: `e${++seq}`, user, channel: 'C1', text };
+}
