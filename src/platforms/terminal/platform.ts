@@ -1,0 +1,75 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Report } from '../../core/report.js';
+import type { Lang } from '../../core/i18n.js';
+import type { Platform, ThreadKey, View } from '../platform.js';
+import { viewLines } from './render.js';
+
+export interface TerminalEvents {
+  /** The clarifying question is open and waits for an answer. */
+  question(text: string): void;
+  /** The run reached an end state. */
+  finished(state: 'done' | 'failed' | 'cancelled', reportPath?: string): void;
+}
+
+/** The terminal as a platform: a redrawn status block on a TTY, one line per change otherwise; the report goes to a file. */
+export class TerminalPlatform implements Platform {
+  readonly name = 'terminal';
+  private block = 0;
+  private lastLine = '';
+  private reportPath: string | undefined;
+
+  constructor(
+    private readonly out: NodeJS.WriteStream,
+    private readonly reportsDir: string,
+    private readonly events: TerminalEvents,
+    private readonly clock: () => Date = () => new Date(),
+  ) {}
+
+  async post(_thread: ThreadKey, view: View): Promise<string> {
+    this.block = 0;
+    this.print(view, false);
+    return view.kind;
+  }
+
+  async update(_thread: ThreadKey, _messageId: string, view: View, final: boolean): Promise<void> {
+    this.print(view, view.kind === 'progress' && !final);
+    if (view.kind === 'clarify' && view.open && view.question) this.events.question(view.question);
+    const state = view.kind === 'notice' ? undefined : view.state;
+    if (final && (state === 'done' || state === 'failed' || state === 'cancelled')) this.events.finished(state, this.reportPath);
+  }
+
+  async postReport(_thread: ThreadKey, report: Report, _lang: Lang): Promise<void> {
+    await mkdir(this.reportsDir, { recursive: true });
+    const path = join(this.reportsDir, `${this.clock().toISOString().slice(0, 10)}-${slug(report.title)}.md`);
+    await writeFile(path, report.markdown);
+    this.reportPath = path;
+  }
+
+  private print(view: View, redraw: boolean): void {
+    const lines = viewLines(view);
+    if (this.out.isTTY && redraw) {
+      // Redraw the status block in place.
+      if (this.block > 0) this.out.write(`\x1b[${this.block}F\x1b[J`);
+      this.out.write(lines.join('\n') + '\n');
+      this.block = lines.length;
+      return;
+    }
+    const text = lines.join(' | ');
+    if (text === this.lastLine) return;
+    this.lastLine = text;
+    this.block = 0;
+    this.out.write(text + '\n');
+  }
+}
+
+/** A file-name-safe slug that keeps CJK characters. */
+export function slug(title: string): string {
+  const s = title
+    .normalize('NFKC')
+    .toLowerCase()
+    .replace(/[^\p{L}\p{N}]+/gu, '-')
+    .replace(/^-+|-+$/g, '')
+    .slice(0, 60);
+  return s || 'report';
+}

@@ -1,0 +1,36 @@
+import { elapsedSeconds } from '../../core/progress.js';
+import { strings } from '../../core/i18n.js';
+import type { View } from '../platform.js';
+
+/** A progress view as a few plain lines: state and phase, the current round and its query, sources, tokens, time. */
+export function progressLines(view: Extract<View, { kind: 'progress' }>): string[] {
+  const t = strings(view.lang);
+  const p = view.progress;
+  const lines: string[] = [];
+  if (view.state === 'queued') lines.push(view.position ? t.queued(view.position) : t.starting);
+  else if (view.state === 'done') lines.push(t.done);
+  else if (view.state === 'cancelled') lines.push(t.cancelled);
+  else if (view.state === 'failed') lines.push(`${t.failed} ${view.failure ? t.errors[view.failure.code] : ''}`.trim());
+  else lines.push(p ? (t.phase[p.phase] ?? p.phase) : t.starting);
+  if (p) {
+    const round = p.rounds.at(-1);
+    if (round) lines.push(`${t.round(round.round)}: ${round.query || '…'}`);
+    const stats = [t.sources(p.sources), p.usage ? t.tokens(p.usage.inputTokens + p.usage.outputTokens) : '', t.elapsed(elapsedSeconds(p))];
+    lines.push(stats.filter(Boolean).join(' · '));
+  }
+  return lines;
+}
+
+export function viewLines(view: View): string[] {
+  const t = strings(view.lang);
+  switch (view.kind) {
+    case 'notice':
+      return [view.text];
+    case 'clarify':
+      if (view.failure) return [`${t.failed} ${t.errors[view.failure.code]}`];
+      if (view.state === 'cancelled') return [t.cancelled];
+      return view.question ? [t.clarifyIntro, view.question] : [t.thinking];
+    case 'progress':
+      return progressLines(view);
+  }
+}

@@ -1,0 +1,52 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig, VARIABLES } from '../src/config.js';
+
+const problems = (env: Record<string, string>) => {
+  try {
+    loadConfig(env);
+  } catch (err) {
+    if (err instanceof ConfigError) return err.message;
+    throw err;
+  }
+  return '';
+};
+
+describe('configuration', () => {
+  it('has working defaults', () => {
+    const c = loadConfig({});
+    expect(c.dashscope.baseUrl).toBe('https://dashscope.aliyuncs.com');
+    expect(c.research).toMatchObject({ backend: 'qwen-deep-research', model: 'qwen-deep-research', format: 'detailed', clarify: true });
+    expect(c.storePath).toBe('data/bot.db');
+    expect(c.port).toBe(3000);
+    expect(c.slack).toBeUndefined();
+    expect(c.feishu).toBeUndefined();
+  });
+
+  it('names the variable, the problem and an example', () => {
+    const msg = problems({ PORT: 'eighty', MAX_CONCURRENT_RESEARCH: '0', DASHSCOPE_BASE_URL: 'ftp://x', REPORT_FORMAT: 'long' });
+    expect(msg).toContain('PORT: "eighty" is not a whole number. Example: PORT=3000');
+    expect(msg).toContain('MAX_CONCURRENT_RESEARCH: "0" must be at least 1');
+    expect(msg).toContain('DASHSCOPE_BASE_URL: "ftp://x" is not an http(s) URL');
+    expect(msg).toMatch(/REPORT_FORMAT: "long" .*Example: REPORT_FORMAT=detailed/);
+  });
+
+  it('checks combinations', () => {
+    expect(problems({ RESEARCH_BACKEND: 'deep-search-agent' })).toContain('DEEP_SEARCH_AGENT_ID: is required when RESEARCH_BACKEND=deep-search-agent');
+    expect(problems({ SLACK_BOT_TOKEN: 'xoxb-1' })).toContain('SLACK_SIGNING_SECRET: is required for Slack in HTTP mode');
+    expect(problems({ SLACK_APP_TOKEN: 'xapp-1' })).toContain('SLACK_BOT_TOKEN: is required');
+    expect(problems({ FEISHU_APP_ID: 'cli_1' })).toContain('FEISHU_APP_SECRET: is required');
+    expect(loadConfig({ SLACK_BOT_TOKEN: 'xoxb-1', SLACK_APP_TOKEN: 'xapp-1' }).slack?.appToken).toBe('xapp-1');
+  });
+
+  it('never echoes a secret', () => {
+    const msg = problems({ SLACK_BOT_TOKEN: 'xoxp-super-secret-value', SLACK_APP_TOKEN: 'xapp-1' });
+    expect(msg).toContain('SLACK_BOT_TOKEN: the value must start with xoxb-');
+    expect(msg).not.toContain('super-secret');
+  });
+
+  it('.env.example lists every variable', () => {
+    const example = readFileSync(new URL('../.env.example', import.meta.url), 'utf8');
+    for (const name of VARIABLES) expect(example, name).toMatch(new RegExp(`^#? ?${name}=`, 'm'));
+  });
+});
