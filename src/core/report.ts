@@ -19,7 +19,7 @@ const CITATION = /\[\[(\d+(?:\s*,\s*\d+)*)\]\]/g;
 
 /** Makes a URL safe inside a Markdown link destination. */
 export function linkTarget(url: string): string {
-  return url.replace(/[()\s<>]/g, (c) => encodeURIComponent(c));
+  return url.replace(/[()\s<>]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase().padStart(2, '0')}`);
 }
 
 /** Makes text safe inside a Markdown link label. */
