@@ -6,5 +6,6 @@ export default defineConfig({
     testTimeout: 20_000,
     hookTimeout: 20_000,
     pool: 'forks',
+    expect: { poll: { timeout: 10_000, interval: 20 } },
   },
 });

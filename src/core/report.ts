@@ -83,3 +83,14 @@ export function buildReport(input: {
     usage: input.usage,
   };
 }
+
+/** A file-name-safe slug that keeps CJK characters. */
+export function slug(title: string): string {
+  const s = title
+    .normalize('NFKC')
+    .toLowerCase()
+    .replace(/[^\p{L}\p{N}]+/gu, '-')
+    .replace(/^-+|-+$/g, '')
+    .slice(0, 60);
+  return s || 'report';
+}

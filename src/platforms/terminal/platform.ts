@@ -1,6 +1,6 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Report } from '../../core/report.js';
+import { slug, type Report } from '../../core/report.js';
 import type { Lang } from '../../core/i18n.js';
 import type { Platform, ThreadKey, View } from '../platform.js';
 import { viewLines } from './render.js';
@@ -61,15 +61,4 @@ export class TerminalPlatform implements Platform {
     this.block = 0;
     this.out.write(text + '\n');
   }
-}
-
-/** A file-name-safe slug that keeps CJK characters. */
-export function slug(title: string): string {
-  const s = title
-    .normalize('NFKC')
-    .toLowerCase()
-    .replace(/[^\p{L}\p{N}]+/gu, '-')
-    .replace(/^-+|-+$/g, '')
-    .slice(0, 60);
-  return s || 'report';
 }

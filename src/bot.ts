@@ -1,0 +1,69 @@
+import type { Server } from 'node:http';
+import type { Config } from './config.js';
+import { Engine } from './core/engine.js';
+import { silentLogger, type Logger } from './core/logger.js';
+import { createHttpServer, listen } from './http.js';
+import { createSlack, type SlackConnection, type SlackOptions } from './platforms/slack/app.js';
+import type { Platform } from './platforms/platform.js';
+import { createBackend } from './research/backend.js';
+import type { ResearchBackend } from './research/types.js';
+import { SqliteStore } from './store/sqlite.js';
+
+export interface BotOptions {
+  logger?: Logger;
+  backend?: ResearchBackend;
+  slack?: Pick<SlackOptions, 'budget' | 'clientOptions'>;
+  progressIntervalMs?: number;
+  host?: string;
+}
+
+export interface Bot {
+  engine: Engine;
+  store: SqliteStore;
+  slack?: SlackConnection;
+  server: Server;
+  port: number;
+  stop(): Promise<void>;
+}
+
+/** Composition root: config → store → backend → engine → platforms → HTTP server, then recovery. */
+export async function startBot(config: Config, opts: BotOptions = {}): Promise<Bot> {
+  const log = opts.logger ?? silentLogger;
+  const store = new SqliteStore(config.storePath);
+  let engine: Engine | undefined;
+  const handle = (inbound: Parameters<Engine['handle']>[0]) => engine!.handle(inbound);
+  const slack = config.slack ? createSlack(config.slack, { handle, log, ...opts.slack }) : undefined;
+  const platforms: Platform[] = slack ? [slack.platform] : [];
+  engine = new Engine({
+    store,
+    backend: opts.backend ?? createBackend(config),
+    platforms,
+    rules: { clarify: config.research.clarify, answerBy: config.limits.answerBy, maxAttempts: config.research.maxAttempts, language: config.language },
+    limits: config.limits,
+    format: config.research.format,
+    logger: log,
+    progressIntervalMs: opts.progressIntervalMs,
+  });
+  const server = createHttpServer({
+    slack: slack?.requestListener,
+    ready: async () => (await store.ping()) && (slack?.connected() ?? true),
+  });
+  const port = await listen(server, config.port, opts.host);
+  await slack?.start();
+  await engine.recover();
+  log.info({ port, platforms: platforms.map((p) => p.name) }, 'bot started');
+  return {
+    engine,
+    store,
+    slack,
+    server,
+    port,
+    async stop() {
+      await engine!.stop();
+      await slack?.editor.drained();
+      await slack?.stop();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+      await store.close();
+    },
+  };
+}

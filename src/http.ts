@@ -1,0 +1,37 @@
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+
+export type Handler = (req: IncomingMessage, res: ServerResponse) => void;
+
+export interface HttpRoutes {
+  /** POST /slack/events (Slack HTTP mode). */
+  slack?: Handler;
+  /** True when the store and every enabled platform are connected. */
+  ready: () => Promise<boolean>;
+}
+
+/** The one HTTP server on PORT: /healthz and the webhook endpoints. */
+export function createHttpServer(routes: HttpRoutes): Server {
+  return createServer((req, res) => {
+    const path = (req.url ?? '/').split('?')[0];
+    if (req.method === 'GET' && path === '/healthz') {
+      void routes.ready().then(
+        (ok) => res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify({ ready: ok })),
+        () => res.writeHead(503).end('{"ready":false}'),
+      );
+      return;
+    }
+    if (path === '/slack/events' && routes.slack) return routes.slack(req, res);
+    res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
+  });
+}
+
+export function listen(server: Server, port: number, host = '0.0.0.0'): Promise<number> {
+  return new Promise((resolve, reject) => {
+    server.once('error', reject);
+    server.listen(port, host, () => {
+      server.off('error', reject);
+      const addr = server.address();
+      resolve(typeof addr === 'object' && addr ? addr.port : port);
+    });
+  });
+}

@@ -1,0 +1,52 @@
+/** `npm start`: the chat bot. */
+import { pino } from 'pino';
+import { startBot } from './bot.js';
+import { ConfigError, loadConfig, MISSING_API_KEY } from './config.js';
+
+const NO_PLATFORM = `No chat platform is configured. Set one of:
+  Slack, Socket Mode: SLACK_BOT_TOKEN=xoxb-… and SLACK_APP_TOKEN=xapp-…
+  Slack, HTTP mode:   SLACK_BOT_TOKEN=xoxb-… and SLACK_SIGNING_SECRET=… (events at POST /slack/events)
+To research from the terminal instead: npm run research -- "your topic"`;
+
+async function main(): Promise<void> {
+  let config;
+  try {
+    config = loadConfig();
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(`${err.message}\n`);
+      process.exit(2);
+    }
+    throw err;
+  }
+  if (!config.dashscope.apiKey) {
+    process.stderr.write(`${MISSING_API_KEY}\n`);
+    process.exit(2);
+  }
+  if (!config.slack) {
+    process.stderr.write(`${NO_PLATFORM}\n`);
+    process.exit(2);
+  }
+  const logger = pino({ level: config.logLevel, redact: ['*.token', '*.apiKey', '*.authorization', 'headers.authorization'] });
+  const bot = await startBot(config, { logger });
+  let stopping = false;
+  const shutdown = (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info({ signal }, 'shutting down; running research is left for recovery at the next start');
+    void bot.stop().then(
+      () => process.exit(0),
+      (err: unknown) => {
+        logger.error({ err }, 'shutdown failed');
+        process.exit(1);
+      },
+    );
+  };
+  process.on('SIGTERM', () => shutdown('SIGTERM'));
+  process.on('SIGINT', () => shutdown('SIGINT'));
+}
+
+main().catch((err: unknown) => {
+  process.stderr.write(`Could not start: ${(err as Error)?.message ?? String(err)}\n`);
+  process.exit(1);
+});

@@ -1,0 +1,107 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import { App, HTTPReceiver, LogLevel, SocketModeReceiver, type Receiver } from '@slack/bolt';
+import { WebClient, type WebClientOptions } from '@slack/web-api';
+import type { Logger } from '../../core/logger.js';
+import type { Inbound } from '../platform.js';
+import { ACTIONS } from './blocks.js';
+import { SlackEditor, type EditBudget } from './editor.js';
+import { fromAction, fromMention, fromMessage, type SlackMessageEvent } from './inbound.js';
+import { SlackPlatform } from './platform.js';
+
+export interface SlackSettings {
+  botToken: string;
+  appToken?: string;
+  signingSecret?: string;
+  apiUrl: string;
+}
+
+export interface SlackOptions {
+  handle: (inbound: Inbound) => Promise<void>;
+  log: Logger;
+  budget?: EditBudget;
+  /** Overrides for every WebClient (tests use fast retries). */
+  clientOptions?: Partial<WebClientOptions>;
+  onApiCall?: (outcome: 'ok' | 'rate_limited' | 'error') => void;
+}
+
+export interface SlackConnection {
+  platform: SlackPlatform;
+  editor: SlackEditor;
+  /** HTTP mode: the handler for POST /slack/events (events and interactivity). */
+  requestListener?: (req: IncomingMessage, res: ServerResponse) => void;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  connected(): boolean;
+}
+
+/** Bolt wiring: Socket Mode when an app token is set, otherwise HTTP mode with signature verification. */
+export function createSlack(settings: SlackSettings, opts: SlackOptions): SlackConnection {
+  const log = opts.log.child({ platform: 'slack' });
+  const clientOptions: WebClientOptions = { slackApiUrl: settings.apiUrl, logLevel: LogLevel.ERROR, ...opts.clientOptions };
+  let receiver: Receiver;
+  let http: HTTPReceiver | undefined;
+  if (settings.appToken) {
+    receiver = new SocketModeReceiver({
+      appToken: settings.appToken,
+      logLevel: LogLevel.ERROR,
+      installerOptions: { clientOptions: { slackApiUrl: settings.apiUrl } },
+    } as ConstructorParameters<typeof SocketModeReceiver>[0]);
+  } else {
+    http = new HTTPReceiver({ signingSecret: settings.signingSecret ?? '', endpoints: '/slack/events', logLevel: LogLevel.ERROR });
+    receiver = http;
+  }
+  const app = new App({ token: settings.botToken, receiver, clientOptions, logLevel: LogLevel.ERROR });
+  // Edits and status calls fail fast on 429 instead of pausing the shared client's queue.
+  const quiet = new WebClient(settings.botToken, { ...clientOptions, rejectRateLimitedCalls: true, retryConfig: { retries: 0 } });
+  const editor = new SlackEditor(quiet, log, opts.budget, opts.onApiCall);
+  const platform = new SlackPlatform(app.client, editor, quiet, log);
+  let running = false;
+
+  // Work happens after the acknowledgement: Bolt acks Events API payloads before listeners run.
+  const dispatch = (inbound: Inbound | undefined) => {
+    if (inbound) void opts.handle(inbound).catch((err: unknown) => log.error({ err, thread: inbound.thread }, 'handling failed'));
+  };
+  app.event('app_mention', async ({ event, body, context }) => {
+    dispatch(fromMention(event as unknown as SlackMessageEvent, teamOf(body), context.botUserId));
+  });
+  app.event('message', async ({ event, body, context }) => {
+    dispatch(fromMessage(event as unknown as SlackMessageEvent, teamOf(body), context.botUserId));
+  });
+  for (const actionId of Object.values(ACTIONS)) {
+    app.action(actionId, async ({ ack, action, body }) => {
+      await ack();
+      const a = action as { action_id: string; value?: string; action_ts?: string };
+      const b = body as { user: { id: string }; channel?: { id: string } };
+      dispatch(fromAction(a.action_id, a.value, a.action_ts ?? String(Date.now()), b.user.id, b.channel?.id ?? ''));
+    });
+  }
+  app.error(async (err) => log.error({ err: err.code ?? err.message }, 'bolt error'));
+
+  return {
+    platform,
+    editor,
+    requestListener: http ? (req, res) => http.requestListener(req, res) : undefined,
+    async start() {
+      try {
+        await app.client.auth.test();
+      } catch (err) {
+        const code = (err as { data?: { error?: string } }).data?.error ?? (err as Error).message;
+        throw new Error(`Slack rejected SLACK_BOT_TOKEN (${code}). Check the bot token of the installed app.`);
+      }
+      if (settings.appToken) await app.start();
+      running = true;
+    },
+    async stop() {
+      running = false;
+      platform.stop();
+      editor.stop();
+      if (settings.appToken) await app.stop();
+    },
+    connected: () => running,
+  };
+}
+
+function teamOf(body: unknown): string {
+  const b = body as { team_id?: string; team?: { id?: string }; authorizations?: { team_id?: string }[] };
+  return b.team_id ?? b.team?.id ?? b.authorizations?.[0]?.team_id ?? 'T';
+}

@@ -1,0 +1,148 @@
+import type { WebClient } from '@slack/web-api';
+import type { Logger } from '../../core/logger.js';
+
+export interface EditBudget {
+  /** Sustained chat.update calls per minute for the whole workspace (Slack's Tier 3 is about 50). */
+  perMinute: number;
+  /** Calls allowed in a burst; perMinute + burst must stay under Slack's limit in any one minute. */
+  burst: number;
+}
+
+export const DEFAULT_BUDGET: EditBudget = { perMinute: 40, burst: 5 };
+
+interface Pending {
+  channel: string;
+  ts: string;
+  text: string;
+  blocks: unknown[];
+  /** Serve before ordinary edits: a phase change or an end state. */
+  urgent: boolean;
+  final: boolean;
+  attempts: number;
+  since: number;
+}
+
+export interface EditorStats {
+  sent: number;
+  rateLimited: number;
+  failed: number;
+}
+
+/**
+ * Edits messages within one workspace's chat.update budget, shared by all runs at once. The latest content
+ * of a message replaces any edit of it still waiting (coalescing); urgent edits go first; a final edit is
+ * retried until delivered. It uses its own WebClient that rejects rate-limited calls instead of pausing, so
+ * a 429 here never stalls the other Slack calls.
+ */
+export class SlackEditor {
+  private readonly pending = new Map<string, Pending>();
+  private tokens: number;
+  private refilledAt = Date.now();
+  private pausedUntil = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private sending = false;
+  private readonly idle: (() => void)[] = [];
+  readonly stats: EditorStats = { sent: 0, rateLimited: 0, failed: 0 };
+
+  constructor(
+    private readonly client: WebClient,
+    private readonly log: Logger,
+    private readonly budget: EditBudget = DEFAULT_BUDGET,
+    private readonly onCall?: (outcome: 'ok' | 'rate_limited' | 'error') => void,
+  ) {
+    this.tokens = budget.burst;
+  }
+
+  edit(channel: string, ts: string, message: { text: string; blocks: unknown[] }, opts: { urgent: boolean; final: boolean }): void {
+    const key = `${channel}:${ts}`;
+    const prev = this.pending.get(key);
+    this.pending.set(key, {
+      channel,
+      ts,
+      ...message,
+      urgent: opts.urgent || opts.final || (prev?.urgent ?? false),
+      final: opts.final || (prev?.final ?? false),
+      attempts: 0,
+      since: prev?.since ?? Date.now(),
+    });
+    this.schedule(0);
+  }
+
+  /** Resolves once nothing is waiting to be sent. */
+  drained(): Promise<void> {
+    if (this.pending.size === 0 && !this.sending) return Promise.resolve();
+    return new Promise((resolve) => this.idle.push(resolve));
+  }
+
+  stop(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  private refill(now: number): void {
+    const perMs = this.budget.perMinute / 60_000;
+    this.tokens = Math.min(this.budget.burst, this.tokens + (now - this.refilledAt) * perMs);
+    this.refilledAt = now;
+  }
+
+  private schedule(delayMs: number): void {
+    if (this.timer || this.sending) return;
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      void this.pump();
+    }, delayMs);
+  }
+
+  private next(): [string, Pending] | undefined {
+    let best: [string, Pending] | undefined;
+    for (const entry of this.pending) {
+      const [, p] = entry;
+      if (!best || (p.urgent && !best[1].urgent) || (p.urgent === best[1].urgent && p.since < best[1].since)) best = entry;
+    }
+    return best;
+  }
+
+  private async pump(): Promise<void> {
+    const now = Date.now();
+    if (now < this.pausedUntil) return this.schedule(this.pausedUntil - now);
+    this.refill(now);
+    if (this.tokens < 1) return this.schedule(Math.ceil((1 - this.tokens) / (this.budget.perMinute / 60_000)));
+    const entry = this.next();
+    if (!entry) {
+      for (const resolve of this.idle.splice(0)) resolve();
+      return;
+    }
+    const [key, edit] = entry;
+    this.pending.delete(key);
+    this.tokens -= 1;
+    this.sending = true;
+    try {
+      await this.client.chat.update({ channel: edit.channel, ts: edit.ts, text: edit.text, blocks: edit.blocks as never });
+      this.stats.sent++;
+      this.onCall?.('ok');
+    } catch (err) {
+      this.retryLater(key, edit, err);
+    } finally {
+      this.sending = false;
+    }
+    this.schedule(0);
+  }
+
+  private retryLater(key: string, edit: Pending, err: unknown): void {
+    const e = err as { code?: string; retryAfter?: number; data?: { error?: string } };
+    if (e.code === 'slack_webapi_rate_limited_error') {
+      this.stats.rateLimited++;
+      this.onCall?.('rate_limited');
+      this.pausedUntil = Date.now() + (e.retryAfter ?? 1) * 1000;
+      this.tokens = 0;
+    } else {
+      this.stats.failed++;
+      this.onCall?.('error');
+      this.log.warn({ error: e.data?.error ?? e.code, final: edit.final }, 'chat.update failed');
+      const permanent = ['message_not_found', 'cant_update_message', 'channel_not_found', 'is_archived', 'invalid_blocks', 'msg_too_long'];
+      if (permanent.includes(e.data?.error ?? '') || !edit.final || edit.attempts >= 5) return;
+    }
+    // Put it back unless a newer edit of the same message arrived meanwhile.
+    if (!this.pending.has(key)) this.pending.set(key, { ...edit, attempts: edit.attempts + 1 });
+  }
+}

@@ -1,0 +1,93 @@
+import type { ActionName, Inbound } from '../platform.js';
+import { ACTIONS } from './blocks.js';
+
+export interface SlackThread {
+  team: string;
+  channel: string;
+  threadTs: string;
+}
+
+export function threadKey(t: SlackThread): string {
+  return `slack:${t.team}:${t.channel}:${t.threadTs}`;
+}
+
+export function parseThreadKey(key: string): SlackThread {
+  const [, team = '', channel = '', threadTs = ''] = key.split(':');
+  return { team, channel, threadTs };
+}
+
+/** Slack's markup in a person's message → plain text for the model: links, entities, the bot's own mention. */
+export function plainText(text: string, botUserId: string | undefined): string {
+  return text
+    .replace(botUserId ? new RegExp(`<@${botUserId}(\\|[^>]*)?>`, 'g') : /$^/, ' ')
+    .replace(/<((?:https?|mailto):[^|>]+)\|([^>]+)>/g, '$2 ($1)')
+    .replace(/<((?:https?|mailto):[^>]+)>/g, '$1')
+    .replace(/<@(\w+)(?:\|([^>]+))?>/g, (_m, id: string, name?: string) => `@${name ?? id}`)
+    .replace(/<#\w+\|([^>]*)>/g, '#$1')
+    .replace(/<!(\w+)[^>]*>/g, '@$1')
+    .replace(/&lt;/g, '<')
+    .replace(/&gt;/g, '>')
+    .replace(/&amp;/g, '&')
+    .replace(/\s+/g, ' ')
+    .trim();
+}
+
+export interface SlackMessageEvent {
+  type: string;
+  subtype?: string;
+  bot_id?: string;
+  user?: string;
+  text?: string;
+  ts: string;
+  thread_ts?: string;
+  channel: string;
+  channel_type?: string;
+  team?: string;
+}
+
+/** `app_mention` → a new request (or a reply, when inside a thread the bot runs: the engine decides). */
+export function fromMention(e: SlackMessageEvent, team: string, botUserId: string | undefined): Inbound | undefined {
+  if (e.subtype || e.bot_id || !e.user || e.user === botUserId) return undefined;
+  return {
+    platform: 'slack',
+    kind: 'mention',
+    thread: threadKey({ team, channel: e.channel, threadTs: e.thread_ts ?? e.ts }),
+    // The message's identity: the same reply arriving as app_mention and as message counts once.
+    eventId: `${e.channel}:${e.ts}`,
+    user: e.user,
+    channel: e.channel,
+    text: plainText(e.text ?? '', botUserId),
+  };
+}
+
+/** `message.*` → a reply in a thread, or a new request in a direct message. Edits, joins and bots are ignored. */
+export function fromMessage(e: SlackMessageEvent, team: string, botUserId: string | undefined): Inbound | undefined {
+  if (e.subtype || e.bot_id || !e.user || e.user === botUserId) return undefined;
+  const dm = e.channel_type === 'im';
+  // In channels a message that mentions the bot also arrives as app_mention, which handles it.
+  if (!dm && botUserId && e.text?.includes(`<@${botUserId}`)) return undefined;
+  const inThread = e.thread_ts !== undefined && e.thread_ts !== e.ts;
+  if (!inThread && !dm) return undefined;
+  return {
+    platform: 'slack',
+    kind: inThread ? 'reply' : 'mention',
+    thread: threadKey({ team, channel: e.channel, threadTs: e.thread_ts ?? e.ts }),
+    eventId: `${e.channel}:${e.ts}`,
+    user: e.user,
+    channel: e.channel,
+    text: plainText(e.text ?? '', botUserId),
+  };
+}
+
+const ACTION_NAMES: Record<string, ActionName> = {
+  [ACTIONS.startNow]: 'start-now',
+  [ACTIONS.cancel]: 'cancel',
+  [ACTIONS.retry]: 'retry',
+};
+
+/** A button press → an action on the thread named in the button's value. */
+export function fromAction(actionId: string, value: string | undefined, actionTs: string, user: string, channel: string): Inbound | undefined {
+  const action = ACTION_NAMES[actionId];
+  if (!action || !value?.startsWith('slack:')) return undefined;
+  return { platform: 'slack', kind: 'action', action, thread: value, eventId: `action:${value}:${actionId}:${actionTs}`, user, channel };
+}

@@ -1,0 +1,125 @@
+import type { WebClient } from '@slack/web-api';
+import type { Lang } from '../../core/i18n.js';
+import type { Logger } from '../../core/logger.js';
+import { splitMarkdown } from '../../core/markdown.js';
+import { slug, type Report } from '../../core/report.js';
+import type { Platform, ThreadKey, View } from '../platform.js';
+import { renderView } from './blocks.js';
+import type { SlackEditor } from './editor.js';
+import { neutraliseMarkdown } from './escape.js';
+import { parseThreadKey } from './inbound.js';
+
+/** Markdown per message: Slack allows 12,000 characters across a message's markdown blocks. */
+export const REPORT_PART_MAX = 11_000;
+/** assistant.threads.setStatus lapses after two minutes without a message. */
+const STATUS_REFRESH_MS = 90_000;
+
+export class SlackPlatform implements Platform {
+  readonly name = 'slack';
+  /** What each edited message last showed, so that a change of phase or state goes to the front. */
+  private readonly shown = new Map<string, string>();
+  private readonly statusTimers = new Map<ThreadKey, NodeJS.Timeout>();
+
+  constructor(
+    private readonly web: WebClient,
+    private readonly editor: SlackEditor,
+    /** A client that rejects rate-limited calls, for calls that may fail quietly. */
+    private readonly quiet: WebClient,
+    private readonly log: Logger,
+  ) {}
+
+  async post(thread: ThreadKey, view: View): Promise<string> {
+    const { channel, threadTs } = parseThreadKey(thread);
+    const msg = renderView(view, thread);
+    const res = await this.web.chat.postMessage({ channel, thread_ts: threadTs, ...msg, unfurl_links: false, unfurl_media: false });
+    const ts = res.ts ?? '';
+    this.shown.set(ts, signature(view));
+    return ts;
+  }
+
+  async update(thread: ThreadKey, messageId: string, view: View, final: boolean): Promise<void> {
+    const { channel } = parseThreadKey(thread);
+    const sig = signature(view);
+    const urgent = this.shown.get(messageId) !== sig;
+    this.shown.set(messageId, sig);
+    if (final) this.shown.delete(messageId);
+    this.editor.edit(channel, messageId, renderView(view, thread), { urgent, final });
+  }
+
+  async postReport(thread: ThreadKey, report: Report, lang: Lang): Promise<void> {
+    const { channel, threadTs } = parseThreadKey(thread);
+    const parts = splitMarkdown(neutraliseMarkdown(report.body), REPORT_PART_MAX);
+    for (const [i, part] of parts.entries()) {
+      await this.postMarkdown(channel, threadTs, part, parts.length > 1 ? `${report.title} (${i + 1}/${parts.length})` : report.title);
+    }
+    for (const part of splitMarkdown(neutraliseMarkdown(report.referencesMarkdown), REPORT_PART_MAX)) {
+      await this.postMarkdown(channel, threadTs, part, report.title);
+    }
+    try {
+      await this.web.filesUploadV2({
+        channel_id: channel,
+        thread_ts: threadTs,
+        file: Buffer.from(report.markdown, 'utf8'),
+        filename: `${slug(report.title)}.md`,
+        title: report.title,
+        snippet_type: 'markdown',
+      } as never);
+    } catch (err) {
+      // The report is already in the thread; the file is a convenience.
+      this.log.warn({ err: errorCode(err), lang }, 'report file upload failed');
+    }
+  }
+
+  async setStatus(thread: ThreadKey, status: string | null): Promise<void> {
+    clearInterval(this.statusTimers.get(thread));
+    this.statusTimers.delete(thread);
+    const send = () =>
+      this.quiet.assistant.threads
+        .setStatus({ channel_id: parseThreadKey(thread).channel, thread_ts: parseThreadKey(thread).threadTs, status: status ?? '' })
+        .catch((err: unknown) => this.log.debug({ err: errorCode(err) }, 'setStatus not available'));
+    await send();
+    if (status) {
+      const timer = setInterval(() => void send(), STATUS_REFRESH_MS);
+      timer.unref();
+      this.statusTimers.set(thread, timer);
+    }
+  }
+
+  stop(): void {
+    for (const t of this.statusTimers.values()) clearInterval(t);
+    this.statusTimers.clear();
+  }
+
+  /** One markdown block per message; should Slack still refuse a part as too long, it is split further. */
+  private async postMarkdown(channel: string, threadTs: string, markdown: string, fallback: string, depth = 0): Promise<void> {
+    try {
+      await this.web.chat.postMessage({
+        channel,
+        thread_ts: threadTs,
+        text: fallback.slice(0, 3000).replace(/[<>&]/g, ' '),
+        blocks: [{ type: 'markdown', text: markdown } as never],
+        unfurl_links: false,
+        unfurl_media: false,
+      });
+    } catch (err) {
+      const code = errorCode(err);
+      if (depth < 3 && ['msg_too_long', 'msg_blocks_too_long', 'invalid_blocks'].includes(code ?? '')) {
+        for (const half of splitMarkdown(markdown, Math.floor(markdown.length / 2) + 1)) {
+          await this.postMarkdown(channel, threadTs, half, fallback, depth + 1);
+        }
+        return;
+      }
+      throw err;
+    }
+  }
+}
+
+function signature(view: View): string {
+  if (view.kind !== 'progress') return `${view.kind}:${view.kind === 'clarify' ? `${view.state}:${view.open}` : ''}`;
+  return `${view.state}:${view.progress?.phase ?? ''}:${view.progress?.rounds.length ?? 0}:${view.position ?? ''}`;
+}
+
+function errorCode(err: unknown): string | undefined {
+  const e = err as { data?: { error?: string }; code?: string };
+  return e?.data?.error ?? e?.code;
+}

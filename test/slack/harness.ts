@@ -1,0 +1,63 @@
+import { startBot, type Bot } from '../../src/bot.js';
+import { loadConfig } from '../../src/config.js';
+import { tempDbPath } from '../core/harness.js';
+import { FakeDashScope } from '../fakes/dashscope.js';
+import { FakeSlack, TEAM, type FakeMessage } from '../fakes/slack.js';
+
+export interface SlackWorld {
+  ds: FakeDashScope;
+  slack: FakeSlack;
+  bot: Bot;
+  endpoint: string;
+  close(): Promise<void>;
+}
+
+export async function slackWorld(env: Record<string, string> = {}, opts: { socket?: boolean } = {}): Promise<SlackWorld> {
+  const ds = await new FakeDashScope().start();
+  const slack = await new FakeSlack().start();
+  const config = loadConfig({
+    DASHSCOPE_API_KEY: 'sk-test',
+    DASHSCOPE_BASE_URL: ds.url,
+    SLACK_BOT_TOKEN: 'xoxb-test',
+    ...(opts.socket ? { SLACK_APP_TOKEN: 'xapp-test' } : { SLACK_SIGNING_SECRET: slack.signingSecret }),
+    SLACK_API_URL: slack.apiUrl,
+    STORE_URL: `sqlite:${tempDbPath()}`,
+    PORT: '0',
+    MAX_CONCURRENT_RESEARCH: '10',
+    ...env,
+  });
+  const bot = await startBot(config, { host: '127.0.0.1', progressIntervalMs: 50 });
+  return {
+    ds,
+    slack,
+    bot,
+    endpoint: `http://127.0.0.1:${bot.port}/slack/events`,
+    async close() {
+      await bot.stop();
+      await slack.close();
+      await ds.close();
+    },
+  };
+}
+
+let seq = 100;
+export function nextTs(): string {
+  return `1700000000.${String(++seq).padStart(6, '0')}`;
+}
+
+export function mentionEvent(text: string, opts: { user?: string; channel?: string; ts?: string; thread_ts?: string } = {}) {
+  return { type: 'app_mention', user: opts.user ?? 'U1', text: `<@UBOT> ${text}`, ts: opts.ts ?? nextTs(), channel: opts.channel ?? 'C1', team: TEAM, ...(opts.thread_ts ? { thread_ts: opts.thread_ts } : {}) };
+}
+
+export function replyEvent(text: string, threadTs: string, opts: { user?: string; channel?: string; ts?: string } = {}) {
+  return { type: 'message', channel_type: 'channel', user: opts.user ?? 'U1', text, ts: opts.ts ?? nextTs(), thread_ts: threadTs, channel: opts.channel ?? 'C1', team: TEAM };
+}
+
+/** Everything a person sees of a message: its text and the text inside its blocks. */
+export function visible(m: FakeMessage): string {
+  return [m.text, ...m.blocks.map((b) => JSON.stringify(b))].join('\n');
+}
+
+export function findButton(messages: FakeMessage[], actionId: string): FakeMessage | undefined {
+  return messages.find((m) => m.blocks.some((b) => b.type === 'actions' && JSON.stringify(b).includes(`"${actionId}"`)));
+}
