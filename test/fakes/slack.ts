@@ -199,7 +199,9 @@ export class FakeSlack {
     const method = url.pathname.replace(/^\/api\//, '');
     const args = parseArgs(raw, String(req.headers['content-type'] ?? ''));
     this.calls.push({ method, args, at: Date.now() });
-    if (!/^Bearer xox[bpa]-/.test(String(req.headers.authorization ?? '')) && !String(args.token ?? '').startsWith('xox')) {
+    // Bot tokens for the Web API; the app-level token only opens Socket Mode connections.
+    const token = String(req.headers.authorization ?? '').replace(/^Bearer /, '') || String(args.token ?? '');
+    if (!(method === 'apps.connections.open' ? token.startsWith('xapp-') : /^xox[bp]-/.test(token))) {
       return send(res, { body: { ok: false, error: 'not_authed' } });
     }
     const limited = this.rateLimit(method, String(args.channel ?? ''));

@@ -68,10 +68,16 @@ export class SlackEditor {
     this.schedule(0);
   }
 
-  /** Resolves once nothing is waiting to be sent. */
-  drained(): Promise<void> {
+  /** Resolves once nothing is waiting to be sent, or after `timeoutMs` (edits paused by a 429 may wait long). */
+  drained(timeoutMs = 5000): Promise<void> {
     if (this.pending.size === 0 && !this.sending) return Promise.resolve();
-    return new Promise((resolve) => this.idle.push(resolve));
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, timeoutMs);
+      this.idle.push(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+    });
   }
 
   stop(): void {
