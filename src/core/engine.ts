@@ -2,7 +2,7 @@ import PQueue from 'p-queue';
 import { ResearchError, type ReportFormat, type ResearchBackend, type ResearchRequest } from '../research/types.js';
 import type { Inbound, Platform, RunState, ThreadKey } from '../platforms/platform.js';
 import { isActive, transition, type Effect, type Input, type Rules, type ThreadState } from './conversation.js';
-import { detectLang, strings, type Lang } from './i18n.js';
+import { strings, type Lang } from './i18n.js';
 import { silentLogger, type Logger } from './logger.js';
 import { advance, isMilestone, startProgress, type Progress } from './progress.js';
 import { buildReport } from './report.js';
@@ -30,8 +30,6 @@ export interface EngineOptions {
   eventTtlMs?: number;
   /** Least time between two progress views of one run, unless the phase or round changed. */
   progressIntervalMs?: number;
-  /** Called whenever a run ends, with its outcome; for metrics. */
-  onRunEnd?: (outcome: RunState | 'error', code?: string) => void;
 }
 
 const RUNNING_STATES: RunState[] = ['clarifying', 'queued', 'researching'];
@@ -56,11 +54,6 @@ export class Engine {
     this.queue = new PQueue({ concurrency: opts.limits.maxConcurrent });
     this.clock = opts.clock ?? Date.now;
     this.log = opts.logger ?? silentLogger;
-  }
-
-  /** Runs waiting to start and running now. */
-  get load(): { waiting: number; running: number } {
-    return { waiting: this.waiting.length, running: this.running.size };
   }
 
   /** Handles one inbound event. Resolves when its immediate effects are done (research runs in the background). */
@@ -122,7 +115,7 @@ export class Engine {
     if (state && state !== s) {
       const startsRun = effects.some((e) => e.type === 'run') && !(s && RUNNING_STATES.includes(s.state) && s.state !== 'clarifying');
       if (admit && startsRun) {
-        const refusal = await this.refusal(state.requester, state.channel, input.type === 'mention' ? detectLang(input.text, this.opts.rules.language) : state.lang, state.state === 'queued');
+        const refusal = await this.refusal(state.requester, state.channel, state.lang);
         if (refusal) {
           await this.safePost(platform, key, { kind: 'notice', lang: state.lang, text: refusal });
           return s;
@@ -140,13 +133,14 @@ export class Engine {
     return s;
   }
 
-  private async refusal(user: string, channel: string, lang: Lang, billed: boolean): Promise<string | undefined> {
+  /** Why a new run may not start: allow-lists, runs at once per person, runs per person per day. */
+  private async refusal(user: string, channel: string, lang: Lang): Promise<string | undefined> {
     const t = strings(lang);
     const { allowedChannels, allowedUsers, perUser, dailyPerUser } = this.opts.limits;
     if (allowedChannels.length > 0 && !allowedChannels.includes(channel)) return t.notAllowedChannel;
     if (allowedUsers.length > 0 && !allowedUsers.includes(user)) return t.notAllowedUser;
     if ((await this.store.countByUser(user, BILLED_STATES)) >= perUser) return t.perUserLimit(perUser);
-    if (billed && dailyPerUser > 0 && (await this.store.runsOn(user, utcDay(this.clock()))) >= dailyPerUser) {
+    if (dailyPerUser > 0 && (await this.store.runsOn(user, utcDay(this.clock()))) >= dailyPerUser) {
       return t.dailyLimit(dailyPerUser);
     }
     return undefined;
@@ -199,7 +193,7 @@ export class Engine {
         await this.postReport(platform, s);
         return;
       case 'status':
-        await platform.setStatus?.(s.key, effect.working ? strings(s.lang).phase.searching ?? null : null).catch(() => undefined);
+        await platform.setStatus?.(s.key, effect.working ? strings(s.lang).working : null).catch(() => undefined);
         return;
     }
   }
@@ -329,16 +323,12 @@ export class Engine {
         s.step === 1
           ? { type: 'clarified', question: answer.trim(), now: this.clock() }
           : { type: 'answered', answer, references, usage: progress.usage, now: this.clock() };
-      this.opts.onRunEnd?.(s.step === 1 ? 'awaiting_answer' : 'done');
     } catch (err) {
-      if (signal.aborted) {
-        this.opts.onRunEnd?.('cancelled');
-        return; // cancelled by the person (already recorded) or by shutdown (left for recovery)
-      }
+      // Cancelled by the person (already recorded) or by shutdown (left for recovery).
+      if (signal.aborted) return;
       const error = err instanceof ResearchError ? err : undefined;
       if (!error) this.log.error({ thread: s.key, err }, 'research run failed unexpectedly');
       else this.log.warn({ thread: s.key, code: error.code, requestId: error.requestId, status: error.status }, 'research run failed');
-      this.opts.onRunEnd?.('error', error?.code ?? 'internal');
       input = { type: 'failed', code: error?.code ?? 'internal', detail: error?.upstreamCode, retryable: error ? error.retryable || error.code === 'quota' : true, now: this.clock() };
     } finally {
       publisher.stop();

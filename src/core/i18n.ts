@@ -13,6 +13,7 @@ export type FailureCode = ResearchErrorCode | 'interrupted' | 'internal';
 const en = {
   help: 'Mention me with a topic and I will research it on the web and write a cited report. For example: "@Deep Research the state of solid-state batteries in 2026".',
   thinking: 'Reading your request and preparing a clarifying question…',
+  working: 'is researching…',
   clarifyIntro: 'Before I start, one question:',
   clarifyHint: 'Reply in this thread to answer, or press "Start research now" and I will use my judgement.',
   answerPlaceholder: 'Your answer',
@@ -65,6 +66,7 @@ export type Strings = typeof en;
 const zh: Strings = {
   help: '@我并附上研究主题，我会在网上调研并写一份带引用的报告。例如：“@Deep Research 2026 年固态电池的进展”。',
   thinking: '正在理解你的需求并准备一个澄清问题…',
+  working: '正在研究…',
   clarifyIntro: '开始之前，想先确认一个问题：',
   clarifyHint: '在本话题中回复即可作答，或点击“立即开始研究”，由我自行判断。',
   answerPlaceholder: '你的回答',

@@ -46,7 +46,6 @@ export type ResearchEvent =
   | { type: 'sites'; round: number; sites: WebSite[] }
   | { type: 'learning'; round: number; key: string; delta: string }
   | { type: 'round-end'; round: number }
-  | { type: 'tool'; name: string; detail: string }
   | { type: 'keepalive' }
   | { type: 'answer'; delta: string }
   | { type: 'references'; references: Reference[] }

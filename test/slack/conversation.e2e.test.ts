@@ -98,10 +98,13 @@ describe('Slack, HTTP mode, through the real Bolt receiver', () => {
     expect(w.ds.requests).toHaveLength(0);
   });
 
-  it('rejects unsigned requests', async () => {
+  it('rejects unsigned requests and reports ready on /healthz', async () => {
     w = await slackWorld();
     const res = await fetch(w.endpoint, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(w.slack.eventBody(mentionEvent('x'))) });
     expect(res.status).toBe(401);
     expect(w.ds.requests).toHaveLength(0);
+    const health = await fetch(`http://127.0.0.1:${w.bot.port}/healthz`);
+    expect(health.status).toBe(200);
+    expect(await health.json()).toEqual({ ready: true });
   });
 });

@@ -21,7 +21,6 @@ export interface SlackOptions {
   budget?: EditBudget;
   /** Overrides for every WebClient (tests use fast retries). */
   clientOptions?: Partial<WebClientOptions>;
-  onApiCall?: (outcome: 'ok' | 'rate_limited' | 'error') => void;
 }
 
 export interface SlackConnection {
@@ -53,7 +52,7 @@ export function createSlack(settings: SlackSettings, opts: SlackOptions): SlackC
   const app = new App({ token: settings.botToken, receiver, clientOptions, logLevel: LogLevel.ERROR });
   // Edits and status calls fail fast on 429 instead of pausing the shared client's queue.
   const quiet = new WebClient(settings.botToken, { ...clientOptions, rejectRateLimitedCalls: true, retryConfig: { retries: 0 } });
-  const editor = new SlackEditor(quiet, log, opts.budget, opts.onApiCall);
+  const editor = new SlackEditor(quiet, log, opts.budget);
   const platform = new SlackPlatform(app.client, editor, quiet, log);
   let running = false;
 

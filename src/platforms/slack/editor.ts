@@ -22,12 +22,6 @@ interface Pending {
   since: number;
 }
 
-export interface EditorStats {
-  sent: number;
-  rateLimited: number;
-  failed: number;
-}
-
 /**
  * Edits messages within one workspace's chat.update budget, shared by all runs at once. The latest content
  * of a message replaces any edit of it still waiting (coalescing); urgent edits go first; a final edit is
@@ -42,13 +36,11 @@ export class SlackEditor {
   private timer: NodeJS.Timeout | undefined;
   private sending = false;
   private readonly idle: (() => void)[] = [];
-  readonly stats: EditorStats = { sent: 0, rateLimited: 0, failed: 0 };
 
   constructor(
     private readonly client: WebClient,
     private readonly log: Logger,
     private readonly budget: EditBudget = DEFAULT_BUDGET,
-    private readonly onCall?: (outcome: 'ok' | 'rate_limited' | 'error') => void,
   ) {
     this.tokens = budget.burst;
   }
@@ -124,8 +116,6 @@ export class SlackEditor {
     this.sending = true;
     try {
       await this.client.chat.update({ channel: edit.channel, ts: edit.ts, text: edit.text, blocks: edit.blocks as never });
-      this.stats.sent++;
-      this.onCall?.('ok');
     } catch (err) {
       this.retryLater(key, edit, err);
     } finally {
@@ -137,13 +127,9 @@ export class SlackEditor {
   private retryLater(key: string, edit: Pending, err: unknown): void {
     const e = err as { code?: string; retryAfter?: number; data?: { error?: string } };
     if (e.code === 'slack_webapi_rate_limited_error') {
-      this.stats.rateLimited++;
-      this.onCall?.('rate_limited');
       this.pausedUntil = Date.now() + (e.retryAfter ?? 1) * 1000;
       this.tokens = 0;
     } else {
-      this.stats.failed++;
-      this.onCall?.('error');
       this.log.warn({ error: e.data?.error ?? e.code, final: edit.final }, 'chat.update failed');
       const permanent = ['message_not_found', 'cant_update_message', 'channel_not_found', 'is_archived', 'invalid_blocks', 'msg_too_long'];
       if (permanent.includes(e.data?.error ?? '') || !edit.final || edit.attempts >= 5) return;
