@@ -59,6 +59,8 @@ export class Engine {
   /** Handles one inbound event. Resolves when its immediate effects are done (research runs in the background). */
   async handle(inbound: Inbound): Promise<void> {
     const now = this.clock();
+    // Replies and button presses only matter in threads the bot runs: no store write for the rest of a busy channel.
+    if (inbound.kind !== 'mention' && !(await this.store.get(inbound.thread))) return;
     if (!(await this.store.claimEvent(`${inbound.platform}:${inbound.eventId}`, this.opts.eventTtlMs ?? 86_400_000, now))) {
       this.log.debug({ thread: inbound.thread }, 'duplicate delivery ignored');
       return;
