@@ -83,6 +83,17 @@ describe('Slack, HTTP mode, through the real Bolt receiver', () => {
     expect(w.slack.thread('C1', ts).filter((m) => /still working/.test(m.text))).toHaveLength(0);
   });
 
+  it('works in a direct message: every top-level message is a request, thread replies answer', async () => {
+    w = await slackWorld();
+    const ts = nextTs();
+    await w.slack.sendEvent(w.endpoint, { type: 'message', channel_type: 'im', channel: 'D1', user: 'U1', text: 'battery chemistry', ts });
+    await expect.poll(() => findButton(w.slack.thread('D1', ts), ACTIONS.startNow)).toBeDefined();
+    await w.slack.sendEvent(w.endpoint, { type: 'message', channel_type: 'im', channel: 'D1', user: 'U1', text: 'sodium-ion', ts: nextTs(), thread_ts: ts });
+    await expect.poll(() => w.slack.files.length, { timeout: 15_000 }).toBe(1);
+    expect(w.slack.files[0]).toMatchObject({ channel: 'D1', thread_ts: ts });
+    expect(w.ds.requests[1]!.body.input?.messages?.map((m) => m.content)).toEqual(['battery chemistry', w.ds.question, 'sodium-ion']);
+  });
+
   it('ignores bots, edits and joins, and answers a bare mention with help', async () => {
     w = await slackWorld();
     const ts = nextTs();
