@@ -33,7 +33,7 @@ export class TerminalPlatform implements Platform {
   }
 
   async update(_thread: ThreadKey, _messageId: string, view: View, final: boolean): Promise<void> {
-    this.print(view, view.kind === 'progress' && !final);
+    this.print(view, view.kind === 'progress');
     if (view.kind === 'clarify' && view.open && view.question) this.events.question(view.question);
     const state = view.kind === 'notice' ? undefined : view.state;
     if (final && (state === 'done' || state === 'failed' || state === 'cancelled')) this.events.finished(state, this.reportPath);
