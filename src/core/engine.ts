@@ -115,8 +115,8 @@ export class Engine {
     if (!platform) return s;
     const { state, effects } = transition(s, input, this.opts.rules);
     if (state && state !== s) {
-      const startsRun = effects.some((e) => e.type === 'run') && !(s && RUNNING_STATES.includes(s.state) && s.state !== 'clarifying');
-      if (admit && startsRun) {
+      // A person's input that starts a run (new request, answer, retry) must pass the limits first.
+      if (admit && effects.some((e) => e.type === 'run')) {
         const refusal = await this.refusal(state.requester, state.channel, state.lang);
         if (refusal) {
           await this.safePost(platform, key, { kind: 'notice', lang: state.lang, text: refusal });
