@@ -45,6 +45,8 @@ export class Engine {
   private readonly running = new Map<ThreadKey, AbortController>();
   private readonly waiting: ThreadKey[] = [];
   private readonly live = new Map<ThreadKey, Progress>();
+  /** Words of a posted report, shown in the final progress view. */
+  private readonly words = new Map<ThreadKey, number>();
   private readonly locks = new Map<ThreadKey, Promise<unknown>>();
   private stopping = false;
 
@@ -210,8 +212,6 @@ export class Engine {
       this.words.delete(s.key);
     }
   }
-
-  private readonly words = new Map<ThreadKey, number>();
 
   private async postReport(platform: Platform, s: ThreadState): Promise<void> {
     if (!s.result) return;

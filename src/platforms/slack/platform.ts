@@ -73,9 +73,10 @@ export class SlackPlatform implements Platform {
   async setStatus(thread: ThreadKey, status: string | null): Promise<void> {
     clearInterval(this.statusTimers.get(thread));
     this.statusTimers.delete(thread);
+    const { channel, threadTs } = parseThreadKey(thread);
     const send = () =>
       this.quiet.assistant.threads
-        .setStatus({ channel_id: parseThreadKey(thread).channel, thread_ts: parseThreadKey(thread).threadTs, status: status ?? '' })
+        .setStatus({ channel_id: channel, thread_ts: threadTs, status: status ?? '' })
         .catch((err: unknown) => this.log.debug({ err: errorCode(err) }, 'setStatus not available'));
     await send();
     if (status) {
