@@ -69,7 +69,9 @@ export interface Transition {
 }
 
 const ACTIVE: ReadonlySet<RunState> = new Set(['clarifying', 'awaiting_answer', 'queued', 'researching']);
-const RUNNING: ReadonlySet<RunState> = new Set(['clarifying', 'queued', 'researching']);
+/** States in which a run is under way or waiting for a slot. */
+export const RUNNING_STATES: readonly RunState[] = ['clarifying', 'queued', 'researching'];
+const RUNNING: ReadonlySet<RunState> = new Set(RUNNING_STATES);
 
 export function isActive(state: RunState): boolean {
   return ACTIVE.has(state);

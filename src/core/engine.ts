@@ -1,7 +1,7 @@
 import PQueue from 'p-queue';
 import { ResearchError, type ReportFormat, type ResearchBackend, type ResearchRequest } from '../research/types.js';
 import type { Inbound, Platform, RunState, ThreadKey } from '../platforms/platform.js';
-import { isActive, transition, type Effect, type Input, type Rules, type ThreadState } from './conversation.js';
+import { isActive, RUNNING_STATES, transition, type Effect, type Input, type Rules, type ThreadState } from './conversation.js';
 import { strings, type Lang } from './i18n.js';
 import { silentLogger, type Logger } from './logger.js';
 import { advance, isMilestone, startProgress, type Progress } from './progress.js';
@@ -32,7 +32,6 @@ export interface EngineOptions {
   progressIntervalMs?: number;
 }
 
-const RUNNING_STATES: RunState[] = ['clarifying', 'queued', 'researching'];
 const BILLED_STATES: RunState[] = ['queued', 'researching'];
 
 /** Runs the conversation's effects: the store, the research queue, the platforms; recovery at start-up. */
@@ -81,7 +80,7 @@ export class Engine {
 
   /** Start-up recovery: every thread caught mid-run is re-run (bounded) or failed, and told so. */
   async recover(): Promise<void> {
-    for (const s of await this.store.inStates(RUNNING_STATES)) {
+    for (const s of await this.store.inStates([...RUNNING_STATES])) {
       if (!this.platforms.has(s.platform)) continue;
       await this.locked(s.key, async () => {
         const current = await this.store.get(s.key);
@@ -153,14 +152,16 @@ export class Engine {
   private async effects(platform: Platform, key: ThreadKey, s: ThreadState | undefined, effects: Effect[]): Promise<void> {
     for (const effect of effects) {
       try {
-        await this.effect(platform, key, s, effect);
+        // A posted message's id is carried to the effects that follow.
+        s = (await this.effect(platform, key, s, effect)) ?? s;
       } catch (err) {
         this.log.error({ thread: s?.key, effect: effect.type, err }, 'effect failed');
       }
     }
   }
 
-  private async effect(platform: Platform, key: ThreadKey, s: ThreadState | undefined, effect: Effect): Promise<void> {
+  /** Makes one effect visible; returns the thread with any message id it posted. */
+  private async effect(platform: Platform, key: ThreadKey, s: ThreadState | undefined, effect: Effect): Promise<ThreadState | void> {
     if (effect.type === 'notice') {
       await this.safePost(platform, key, { kind: 'notice', lang: effect.lang, text: effect.text });
       return;
@@ -170,7 +171,7 @@ export class Engine {
       case 'post-clarify': {
         const id = await platform.post(s.key, clarifyView(s));
         await this.patch(s.key, { clarifyMessageId: id });
-        return;
+        return { ...s, clarifyMessageId: id };
       }
       case 'show-clarify':
         if (s.clarifyMessageId) await platform.update(s.key, s.clarifyMessageId, clarifyView(s), true);
@@ -181,7 +182,7 @@ export class Engine {
         const position = this.running.size >= this.opts.limits.maxConcurrent ? this.waiting.length + 1 : undefined;
         const id = await platform.post(s.key, progressView(s, undefined, this.positionOf(s.key) ?? position));
         await this.patch(s.key, { progressMessageId: id });
-        return;
+        return { ...s, progressMessageId: id };
       }
       case 'show-progress':
         await this.showProgress(platform, s, effect.final);
@@ -203,7 +204,7 @@ export class Engine {
   }
 
   private async showProgress(platform: Platform, s: ThreadState, final: boolean): Promise<void> {
-    const id = s.progressMessageId ?? (await this.store.get(s.key))?.progressMessageId;
+    const id = s.progressMessageId;
     if (!id) return;
     const words = s.state === 'done' ? this.words.get(s.key) : undefined;
     await platform.update(s.key, id, progressView(s, this.live.get(s.key), this.positionOf(s.key), words), final);

@@ -6,7 +6,7 @@ import { slug, type Report } from '../../core/report.js';
 import type { Platform, ThreadKey, View } from '../platform.js';
 import { renderView } from './blocks.js';
 import type { SlackEditor } from './editor.js';
-import { neutraliseMarkdown } from './escape.js';
+import { escapeMrkdwn, neutraliseMarkdown } from './escape.js';
 import { parseThreadKey } from './inbound.js';
 
 /** Markdown per message: Slack allows 12,000 characters across a message's markdown blocks. */
@@ -97,7 +97,7 @@ export class SlackPlatform implements Platform {
       await this.web.chat.postMessage({
         channel,
         thread_ts: threadTs,
-        text: fallback.slice(0, 3000).replace(/[<>&]/g, ' '),
+        text: escapeMrkdwn(fallback.slice(0, 3000)),
         blocks: [{ type: 'markdown', text: markdown } as never],
         unfurl_links: false,
         unfurl_media: false,
