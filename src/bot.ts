@@ -3,6 +3,7 @@ import type { Config } from './config.js';
 import { Engine } from './core/engine.js';
 import { silentLogger, type Logger } from './core/logger.js';
 import { createHttpServer, listen } from './http.js';
+import { createFeishu, type FeishuConnection, type FeishuOptions } from './platforms/feishu/app.js';
 import { createSlack, type SlackConnection, type SlackOptions } from './platforms/slack/app.js';
 import type { Platform } from './platforms/platform.js';
 import { createBackend } from './research/backend.js';
@@ -13,6 +14,7 @@ export interface BotOptions {
   logger?: Logger;
   backend?: ResearchBackend;
   slack?: Pick<SlackOptions, 'budget' | 'clientOptions'>;
+  feishu?: Pick<FeishuOptions, 'patchIntervalMs' | 'longConnection'>;
   progressIntervalMs?: number;
   host?: string;
 }
@@ -21,6 +23,7 @@ export interface Bot {
   engine: Engine;
   store: SqliteStore;
   slack?: SlackConnection;
+  feishu?: FeishuConnection;
   server: Server;
   port: number;
   stop(): Promise<void>;
@@ -33,7 +36,8 @@ export async function startBot(config: Config, opts: BotOptions = {}): Promise<B
   let engine: Engine | undefined;
   const handle = (inbound: Parameters<Engine['handle']>[0]) => engine!.handle(inbound);
   const slack = config.slack ? createSlack(config.slack, { handle, log, ...opts.slack }) : undefined;
-  const platforms: Platform[] = slack ? [slack.platform] : [];
+  const feishu = config.feishu ? createFeishu(config.feishu, { handle, log, ...opts.feishu }) : undefined;
+  const platforms: Platform[] = [slack?.platform, feishu?.platform].filter((p): p is NonNullable<typeof p> => p !== undefined);
   engine = new Engine({
     store,
     backend: opts.backend ?? createBackend(config),
@@ -46,22 +50,26 @@ export async function startBot(config: Config, opts: BotOptions = {}): Promise<B
   });
   const server = createHttpServer({
     slack: slack?.requestListener,
-    ready: async () => (await store.ping()) && (slack?.connected() ?? true),
+    feishu: feishu?.requestListener,
+    ready: async () => (await store.ping()) && (slack?.connected() ?? true) && (feishu?.connected() ?? true),
   });
   const port = await listen(server, config.port, opts.host);
   await slack?.start();
+  await feishu?.start();
   await engine.recover();
   log.info({ port, platforms: platforms.map((p) => p.name) }, 'bot started');
   return {
     engine,
     store,
     slack,
+    feishu,
     server,
     port,
     async stop() {
       await engine!.stop();
-      await slack?.editor.drained();
+      await Promise.all([slack?.editor.drained(), feishu?.patcher.drained()]);
       await slack?.stop();
+      await feishu?.stop();
       await new Promise<void>((resolve) => server.close(() => resolve()));
       await store.close();
     },

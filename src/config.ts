@@ -160,6 +160,10 @@ export function loadConfig(env: Record<string, string | undefined> = readEnviron
   }
   if (values.FEISHU_APP_ID !== undefined) requireWith('FEISHU_APP_SECRET', 'when FEISHU_APP_ID is set');
   if (values.FEISHU_APP_SECRET !== undefined) requireWith('FEISHU_APP_ID', 'when FEISHU_APP_SECRET is set');
+  if (values.FEISHU_APP_ID !== undefined && values.FEISHU_CONNECTION === 'webhook' && values.FEISHU_VERIFICATION_TOKEN === undefined) {
+    // A public webhook must be able to tell Feishu's requests from anyone else's.
+    requireWith('FEISHU_ENCRYPT_KEY', 'when FEISHU_CONNECTION=webhook (or set FEISHU_VERIFICATION_TOKEN)');
+  }
   if (problems.length > 0) throw new ConfigError(problems);
 
   return {

@@ -5,6 +5,8 @@ export type Handler = (req: IncomingMessage, res: ServerResponse) => void;
 export interface HttpRoutes {
   /** POST /slack/events (Slack HTTP mode). */
   slack?: Handler;
+  /** POST /feishu/events (Feishu webhook mode: events and card callbacks). */
+  feishu?: Handler;
   /** True when the store and every enabled platform are connected. */
   ready: () => Promise<boolean>;
 }
@@ -21,6 +23,7 @@ export function createHttpServer(routes: HttpRoutes): Server {
       return;
     }
     if (path === '/slack/events' && routes.slack) return routes.slack(req, res);
+    if (path === '/feishu/events' && routes.feishu) return routes.feishu(req, res);
     res.writeHead(404, { 'content-type': 'text/plain' }).end('not found\n');
   });
 }

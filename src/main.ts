@@ -6,6 +6,7 @@ import { ConfigError, loadConfig, MISSING_API_KEY } from './config.js';
 const NO_PLATFORM = `No chat platform is configured. Set one of:
   Slack, Socket Mode: SLACK_BOT_TOKEN=xoxb-… and SLACK_APP_TOKEN=xapp-…
   Slack, HTTP mode:   SLACK_BOT_TOKEN=xoxb-… and SLACK_SIGNING_SECRET=… (events at POST /slack/events)
+  Feishu/Lark:        FEISHU_APP_ID=cli_… and FEISHU_APP_SECRET=… (long connection; FEISHU_DOMAIN=lark for Lark)
 To research from the terminal instead: npm run research -- "your topic"`;
 
 async function main(): Promise<void> {
@@ -23,7 +24,7 @@ async function main(): Promise<void> {
     process.stderr.write(`${MISSING_API_KEY}\n`);
     process.exit(2);
   }
-  if (!config.slack) {
+  if (!config.slack && !config.feishu) {
     process.stderr.write(`${NO_PLATFORM}\n`);
     process.exit(2);
   }

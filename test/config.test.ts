@@ -36,6 +36,10 @@ describe('configuration', () => {
     expect(problems({ SLACK_BOT_TOKEN: 'xoxb-1' })).toContain('SLACK_SIGNING_SECRET: is required for Slack in HTTP mode');
     expect(problems({ SLACK_APP_TOKEN: 'xapp-1' })).toContain('SLACK_BOT_TOKEN: is required');
     expect(problems({ FEISHU_APP_ID: 'cli_1' })).toContain('FEISHU_APP_SECRET: is required');
+    expect(problems({ FEISHU_APP_ID: 'cli_1', FEISHU_APP_SECRET: 's', FEISHU_CONNECTION: 'webhook' })).toContain(
+      'FEISHU_ENCRYPT_KEY: is required when FEISHU_CONNECTION=webhook',
+    );
+    expect(loadConfig({ FEISHU_APP_ID: 'cli_1', FEISHU_APP_SECRET: 's', FEISHU_DOMAIN: 'lark' }).feishu).toMatchObject({ domain: 'lark', connection: 'websocket' });
     expect(loadConfig({ SLACK_BOT_TOKEN: 'xoxb-1', SLACK_APP_TOKEN: 'xapp-1' }).slack?.appToken).toBe('xapp-1');
   });
 

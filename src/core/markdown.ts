@@ -28,6 +28,11 @@ export function mapProse(markdown: string, f: (text: string) => string): string 
   return out;
 }
 
+/** Prose with every Markdown link whose target is not http(s) reduced to its label (no `javascript:`, app or file links). */
+export function keepHttpLinks(prose: string): string {
+  return prose.replace(/\[([^\]]*)\]\((?!https?:\/\/)[^)]*\)/gi, '$1');
+}
+
 /** Top-level blocks of a document (headings, paragraphs, lists, tables, code, spacing) with their source text. */
 export function blocks(markdown: string): Token[] {
   return new Lexer().lex(markdown);
@@ -39,12 +44,19 @@ export function blocks(markdown: string): Token[] {
  * structure: a code block into several fenced blocks, a table into several tables that repeat the header,
  * a list between items, a paragraph between inline pieces (links stay whole) or at spaces.
  */
-export function splitMarkdown(markdown: string, max: number): string[] {
+export function splitMarkdown(markdown: string, max: number, opts: { maxTables?: number } = {}): string[] {
   const parts: string[] = [];
   let current = '';
+  let tables = 0;
   const flush = () => {
     if (current.trim()) parts.push(current.trim());
     current = '';
+    tables = 0;
+  };
+  // A part holds at most `maxTables` tables (Feishu cards refuse a fourth).
+  const addTable = () => {
+    if (opts.maxTables !== undefined && tables >= opts.maxTables) flush();
+    tables++;
   };
   for (const token of blocks(markdown)) {
     if (token.type === 'space') {
@@ -54,11 +66,13 @@ export function splitMarkdown(markdown: string, max: number): string[] {
     const startsSection = token.type === 'heading' && current.length > max * 0.6;
     if (startsSection || current.length + token.raw.length > max) flush();
     if (token.raw.length <= max) {
+      if (token.type === 'table') addTable();
       current += token.raw;
       continue;
     }
     for (const piece of splitBlock(token, max)) {
       if (current.length + piece.length > max) flush();
+      if (token.type === 'table') addTable();
       current += piece;
     }
   }

@@ -1,4 +1,4 @@
-import { mapProse } from '../../core/markdown.js';
+import { keepHttpLinks, mapProse } from '../../core/markdown.js';
 
 const ZWSP = '\u200B';
 
@@ -18,7 +18,7 @@ export function escapeMrkdwn(text: string): string {
  */
 export function neutraliseMarkdown(markdown: string): string {
   const tokens = (s: string) => breakAtMentions(s.replace(/<(?=[!@#]|(?:https?|mailto):[^>]*\|)/gi, `<${ZWSP}`));
-  return tokens(mapProse(markdown, (prose) => prose.replace(/\[([^\]]*)\]\((?!https?:\/\/)[^)]*\)/gi, '$1')));
+  return tokens(mapProse(markdown, keepHttpLinks));
 }
 
 function breakAtMentions(text: string): string {

@@ -1,0 +1,160 @@
+import * as lark from '@larksuiteoapi/node-sdk';
+import PQueue from 'p-queue';
+import type { Logger } from '../../core/logger.js';
+
+/** Token codes after which the cached tenant_access_token is dropped and the call retried once. */
+const TOKEN_CODES = new Set([99991663, 99991661, 99991668]);
+/** App-level rate limit (HTTP 429) and the per-message/per-chat limit of the IM API. */
+const RATE_CODES = new Set([99991400, 230020]);
+const MAX_RATE_RETRIES = 3;
+/** Feishu allows 1000 calls per minute per API; one budget for all of ours stays under it. */
+const CALLS_PER_SECOND = 15;
+const REQUEST_TIMEOUT_MS = 30_000;
+
+/** A refusal from the Open API in Feishu's `{code, msg}` form. */
+export class FeishuError extends Error {
+  constructor(
+    readonly code: number,
+    message: string,
+    readonly status?: number,
+    readonly resetSeconds?: number,
+  ) {
+    super(`Feishu ${code}: ${message}`);
+  }
+}
+
+export interface FeishuCredentials {
+  appId: string;
+  appSecret: string;
+  domain: string;
+}
+
+export interface Sent {
+  messageId: string;
+  threadId?: string;
+}
+
+/** FEISHU_DOMAIN for the SDK: Feishu (open.feishu.cn), Lark (open.larksuite.com) or a base URL as given. */
+export function sdkDomain(domain: string): lark.Domain | string {
+  if (domain === 'feishu') return lark.Domain.Feishu;
+  if (domain === 'lark') return lark.Domain.Lark;
+  return domain.replace(/\/+$/, '');
+}
+
+/** The SDK's log lines, without the request bodies and headers it would print (they hold the app secret). */
+export function sdkLogger(log: Logger): lark.Logger {
+  const summary = (args: unknown[]) =>
+    args
+      .flat()
+      .map((a) => (typeof a === 'string' ? a : (a as { message?: string; code?: number; msg?: string })?.msg ?? (a as Error)?.message ?? ''))
+      .filter(Boolean)
+      .join(' ')
+      .slice(0, 300);
+  return {
+    error: (...args: unknown[]) => log.warn({ sdk: summary(args) }, 'feishu sdk'),
+    warn: (...args: unknown[]) => log.warn({ sdk: summary(args) }, 'feishu sdk'),
+    info: (...args: unknown[]) => log.debug({ sdk: summary(args) }, 'feishu sdk'),
+    debug: () => {},
+    trace: () => {},
+  };
+}
+
+/**
+ * The Open API calls the bot makes, through the SDK's Client. The SDK neither refreshes a rejected token nor
+ * retries a rate-limited call, so this does: a token error drops the cached token and retries once; a rate
+ * limit waits as the response says (`x-ogw-ratelimit-reset`) and retries. All calls share one budget.
+ */
+export class FeishuApi {
+  readonly client: lark.Client;
+  private readonly cache = new lark.DefaultCache();
+  private readonly limiter = new PQueue({ intervalCap: CALLS_PER_SECOND, interval: 1000 });
+  /** Token retries and rate-limit waits, for metrics and tests. */
+  readonly stats = { tokenRefreshes: 0, rateLimited: 0, errors: 0 };
+
+  constructor(
+    private readonly settings: FeishuCredentials,
+    private readonly log: Logger,
+  ) {
+    lark.defaultHttpInstance.defaults.timeout = REQUEST_TIMEOUT_MS;
+    this.client = new lark.Client({
+      appId: settings.appId,
+      appSecret: settings.appSecret,
+      domain: sdkDomain(settings.domain),
+      cache: this.cache,
+      logger: sdkLogger(log),
+      loggerLevel: lark.LoggerLevel.warn,
+    });
+  }
+
+  async botOpenId(): Promise<string> {
+    const res = await this.call<{ bot?: { open_id?: string } }>(() => this.client.request({ method: 'GET', url: '/open-apis/bot/v3/info' }));
+    if (!res.bot?.open_id) throw new FeishuError(-1, 'bot info has no open_id; is the bot capability enabled?');
+    return res.bot.open_id;
+  }
+
+  /** Replies to a message inside its thread (creating the thread at its root). */
+  async reply(messageId: string, msgType: 'interactive' | 'file' | 'text', content: unknown): Promise<Sent> {
+    const res = await this.call<{ data?: { message_id?: string; thread_id?: string } }>(() =>
+      this.client.im.v1.message.reply({
+        path: { message_id: messageId },
+        data: { msg_type: msgType, content: JSON.stringify(content), reply_in_thread: true },
+      }),
+    );
+    return { messageId: res.data?.message_id ?? '', threadId: res.data?.thread_id };
+  }
+
+  /** Replaces a sent card. */
+  async patch(messageId: string, card: unknown): Promise<void> {
+    await this.call(() => this.client.im.v1.message.patch({ path: { message_id: messageId }, data: { content: JSON.stringify(card) } }));
+  }
+
+  async uploadFile(fileName: string, content: Buffer): Promise<string> {
+    const res = await this.call<{ file_key?: string } | null>(() =>
+      this.client.im.v1.file.create({ data: { file_type: 'stream', file_name: fileName, file: content } }),
+    );
+    if (!res?.file_key) throw new FeishuError(-1, 'file upload returned no file_key');
+    return res.file_key;
+  }
+
+  private async call<T>(fn: () => Promise<unknown>): Promise<T> {
+    let tokenRetried = false;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        const res = (await this.limiter.add(fn)) as { code?: number; msg?: string } | null;
+        if (res && typeof res.code === 'number' && res.code !== 0) throw new FeishuError(res.code, res.msg ?? '', 200);
+        return res as T;
+      } catch (err) {
+        const e = toFeishuError(err);
+        if (TOKEN_CODES.has(e.code) && !tokenRetried) {
+          tokenRetried = true;
+          this.stats.tokenRefreshes++;
+          await this.cache.set(lark.CTenantAccessToken, '', 0, { namespace: this.settings.appId });
+          this.log.info({ code: e.code }, 'feishu token rejected; fetching a new one');
+          continue;
+        }
+        if ((RATE_CODES.has(e.code) || e.status === 429) && attempt < MAX_RATE_RETRIES) {
+          this.stats.rateLimited++;
+          const waitMs = Math.min(60, e.resetSeconds ?? 2 ** attempt) * 1000;
+          this.log.warn({ code: e.code, waitMs }, 'feishu rate limit; waiting');
+          await new Promise((r) => setTimeout(r, waitMs));
+          continue;
+        }
+        this.stats.errors++;
+        throw e;
+      }
+    }
+  }
+}
+
+/** Any failure of an SDK call as a FeishuError: the body's `{code,msg}` when there is one, else the HTTP status. */
+export function toFeishuError(err: unknown): FeishuError {
+  if (err instanceof FeishuError) return err;
+  const e = err as { response?: { status?: number; data?: { code?: number; msg?: string }; headers?: Record<string, string> }; message?: string };
+  const reset = Number(e.response?.headers?.['x-ogw-ratelimit-reset']);
+  return new FeishuError(
+    e.response?.data?.code ?? -(e.response?.status ?? 1),
+    e.response?.data?.msg ?? e.message ?? 'request failed',
+    e.response?.status,
+    Number.isFinite(reset) && reset >= 0 ? reset : undefined,
+  );
+}

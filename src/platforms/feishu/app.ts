@@ -1,0 +1,132 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import * as lark from '@larksuiteoapi/node-sdk';
+import type { Logger } from '../../core/logger.js';
+import type { Inbound } from '../platform.js';
+import { FeishuApi, sdkDomain, sdkLogger, toFeishuError, type FeishuCredentials } from './api.js';
+import { fromCardAction, fromMessage, type CardActionEvent, type MessageEvent } from './inbound.js';
+import { CardPatcher } from './patcher.js';
+import { FeishuPlatform } from './platform.js';
+import { webhookHandler } from './webhook.js';
+
+export interface FeishuSettings extends FeishuCredentials {
+  connection: 'websocket' | 'webhook';
+  encryptKey?: string;
+  verificationToken?: string;
+}
+
+/** The long connection as the bot uses it; tests replace the SDK's WSClient with one that invokes the dispatcher. */
+export interface LongConnection {
+  start(dispatcher: lark.EventDispatcher): Promise<void>;
+  stop(): void;
+  connected(): boolean;
+}
+
+export interface FeishuOptions {
+  handle: (inbound: Inbound) => Promise<void>;
+  log: Logger;
+  patchIntervalMs?: number;
+  longConnection?: LongConnection;
+}
+
+export interface FeishuConnection {
+  platform: FeishuPlatform;
+  api: FeishuApi;
+  patcher: CardPatcher;
+  dispatcher: lark.EventDispatcher;
+  /** Webhook mode: the handler for POST /feishu/events (events and card callbacks). */
+  requestListener?: (req: IncomingMessage, res: ServerResponse) => void;
+  start(): Promise<void>;
+  stop(): Promise<void>;
+  connected(): boolean;
+}
+
+/**
+ * node-sdk wiring: the long connection (WSClient) by default, or the webhook. Both deliver into one
+ * EventDispatcher whose handlers only enqueue and return, because the SDK acknowledges an event only when
+ * its handler resolves and Feishu redelivers after 3 s.
+ */
+export function createFeishu(settings: FeishuSettings, opts: FeishuOptions): FeishuConnection {
+  const log = opts.log.child({ platform: 'feishu' });
+  const api = new FeishuApi(settings, log);
+  const patcher = new CardPatcher(api, log, opts.patchIntervalMs);
+  const platform = new FeishuPlatform(api, patcher, log);
+  let botOpenId: string | undefined;
+  let resolveReady: () => void = () => {};
+  const ready = new Promise<void>((resolve) => (resolveReady = resolve));
+  let running = false;
+
+  const dispatch = (toInbound: () => Inbound | undefined) => {
+    void ready
+      .then(() => {
+        const inbound = toInbound();
+        return inbound && opts.handle(inbound);
+      })
+      .catch((err: unknown) => log.error({ err }, 'handling failed'));
+  };
+  const dispatcher = new lark.EventDispatcher({
+    encryptKey: settings.encryptKey,
+    verificationToken: settings.verificationToken,
+    logger: sdkLogger(log),
+    loggerLevel: lark.LoggerLevel.warn,
+  }).register({
+    'im.message.receive_v1': async (data) => {
+      dispatch(() => fromMessage(data as unknown as MessageEvent, botOpenId!));
+    },
+    'card.action.trigger': async (data: unknown) => {
+      dispatch(() => fromCardAction(data as CardActionEvent));
+      return {};
+    },
+  } as Record<string, (data: unknown) => Promise<unknown>>);
+
+  const longConnection = settings.connection === 'websocket' ? (opts.longConnection ?? sdkLongConnection(settings, log)) : undefined;
+  return {
+    platform,
+    api,
+    patcher,
+    dispatcher,
+    requestListener: settings.connection === 'webhook' ? webhookHandler(dispatcher, settings) : undefined,
+    async start() {
+      try {
+        botOpenId = await api.botOpenId();
+      } catch (err) {
+        const e = toFeishuError(err);
+        throw new Error(`Feishu refused the app credentials or bot info (${e.code}: ${e.message}). Check FEISHU_APP_ID, FEISHU_APP_SECRET and FEISHU_DOMAIN, and that the app has the bot capability.`);
+      }
+      resolveReady();
+      await longConnection?.start(dispatcher);
+      running = true;
+    },
+    async stop() {
+      running = false;
+      longConnection?.stop();
+      patcher.stop();
+    },
+    connected: () => running && (longConnection?.connected() ?? true),
+  };
+}
+
+function sdkLongConnection(settings: FeishuSettings, log: Logger): LongConnection {
+  let state: 'idle' | 'connected' | 'lost' = 'idle';
+  const ws = new lark.WSClient({
+    appId: settings.appId,
+    appSecret: settings.appSecret,
+    domain: sdkDomain(settings.domain),
+    logger: sdkLogger(log),
+    loggerLevel: lark.LoggerLevel.warn,
+    autoReconnect: true,
+    onReady: () => {
+      state = 'connected';
+      log.info({}, 'feishu long connection ready');
+    },
+    onReconnected: () => (state = 'connected'),
+    onReconnecting: () => (state = 'lost'),
+    onError: (err: Error) => log.warn({ err: err.message }, 'feishu long connection error'),
+  } as ConstructorParameters<typeof lark.WSClient>[0]);
+  return {
+    async start(dispatcher) {
+      await ws.start({ eventDispatcher: dispatcher });
+    },
+    stop: () => ws.close({ force: true }),
+    connected: () => state === 'connected',
+  };
+}

@@ -1,0 +1,326 @@
+import { createCipheriv, createHash, randomBytes } from 'node:crypto';
+import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { Lexer } from 'marked';
+
+export const APP_ID = 'cli_0123456789abcdef';
+export const APP_SECRET = 'fake-app-secret';
+export const BOT_OPEN_ID = 'ou_bot';
+export const TENANT = 'tenant1';
+export const ENCRYPT_KEY = 'fake-encrypt-key';
+
+/** Feishu's limits, as documented (feishu.md §3). */
+const CARD_MAX_BYTES = 30 * 1024;
+const TABLES_PER_CARD = 3;
+const PATCH_PER_MESSAGE_PER_S = 5;
+const APP_PER_S = 50;
+
+export interface FakeFeishuMessage {
+  message_id: string;
+  chat_id: string;
+  root_id?: string;
+  thread_id?: string;
+  parent_id?: string;
+  sender: string;
+  msg_type: string;
+  /** Parsed content: a card, `{text}`, or `{file_key}`. */
+  content: Record<string, unknown>;
+  /** Every version: the sent content then each patch. */
+  history: Record<string, unknown>[];
+}
+
+type Answer = { status: number; body: Record<string, unknown>; headers?: Record<string, string> };
+
+/**
+ * A local Feishu Open API: tenant tokens (which can be expired at will), bot info, message reply/patch, file
+ * upload, Feishu's `{code,msg}` errors and rate limits; plus builders for the events and card callbacks
+ * Feishu sends, encrypted and signed for the webhook.
+ */
+export class FakeFeishu {
+  readonly messages = new Map<string, FakeFeishuMessage>();
+  readonly files = new Map<string, { name: string; content: Buffer }>();
+  readonly calls: { method: string; path: string; at: number }[] = [];
+  /** Every refusal sent, with its code. */
+  readonly refused: { path: string; code: number }[] = [];
+  /** Answers the next matching calls get instead of the normal one, in order. */
+  readonly failures: { path: RegExp; answer: Answer }[] = [];
+  tokensIssued = 0;
+  private validTokens = new Set<string>();
+  private readonly hits = new Map<string, number[]>();
+  private server: Server | undefined;
+  private seq = 0;
+
+  get url(): string {
+    const addr = this.server?.address() as AddressInfo | undefined;
+    if (!addr) throw new Error('fake Feishu is not listening');
+    return `http://127.0.0.1:${addr.port}`;
+  }
+
+  async start(): Promise<this> {
+    this.server = createServer((req, res) => void this.route(req, res));
+    await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
+    return this;
+  }
+
+  async close(): Promise<void> {
+    this.server?.closeAllConnections();
+    await new Promise<void>((resolve) => (this.server ? this.server.close(() => resolve()) : resolve()));
+  }
+
+  /** Every token issued so far stops working, as when Feishu rotates or revokes them. */
+  expireTokens(): void {
+    this.validTokens.clear();
+  }
+
+  /** Messages in a thread (by its root), the root itself excluded, in order. */
+  thread(root: string): FakeFeishuMessage[] {
+    return [...this.messages.values()].filter((m) => m.root_id === root && m.message_id !== root);
+  }
+
+  callsTo(path: RegExp): number {
+    return this.calls.filter((c) => path.test(c.path)).length;
+  }
+
+  // ---- what people do ------------------------------------------------------------------------------
+
+  /** A person's message; returns the `im.message.receive_v1` event Feishu would push. */
+  userMessage(opts: { text: string; chat?: string; user?: string; root?: string; p2p?: boolean; mentionBot?: boolean; post?: boolean }): Record<string, unknown> {
+    const id = `om_u${++this.seq}`;
+    const chat = opts.chat ?? 'oc_group';
+    const root = opts.root ? this.messages.get(opts.root)?.root_id ?? opts.root : undefined;
+    const mentions = opts.mentionBot ? [{ key: '@_user_1', id: { open_id: BOT_OPEN_ID, union_id: 'on_bot' }, name: 'Deep Research', tenant_key: TENANT }] : [];
+    const text = `${opts.mentionBot ? '@_user_1 ' : ''}${opts.text}`;
+    const content = opts.post ? { title: '', content: [[{ tag: 'text', text }]] } : { text };
+    const msg: FakeFeishuMessage = {
+      message_id: id,
+      chat_id: chat,
+      root_id: root,
+      thread_id: root ? `omt_${root}` : undefined,
+      parent_id: root,
+      sender: opts.user ?? 'ou_alice',
+      msg_type: opts.post ? 'post' : 'text',
+      content,
+      history: [content],
+    };
+    this.messages.set(id, msg);
+    return this.envelope('im.message.receive_v1', {
+      sender: { sender_id: { open_id: msg.sender, user_id: 'u1', union_id: 'on_u' }, sender_type: 'user', tenant_key: TENANT },
+      message: {
+        message_id: id,
+        ...(root ? { root_id: root, parent_id: root, thread_id: msg.thread_id } : {}),
+        create_time: String(Date.now()),
+        update_time: String(Date.now()),
+        chat_id: chat,
+        chat_type: opts.p2p ? 'p2p' : 'group',
+        message_type: msg.msg_type,
+        content: JSON.stringify(content),
+        ...(mentions.length ? { mentions } : {}),
+      },
+    });
+  }
+
+  /** A click on a card button (or a form submission) in one of the bot's cards. */
+  cardAction(messageId: string, action: string, opts: { user?: string; answer?: string } = {}): Record<string, unknown> {
+    const msg = this.messages.get(messageId);
+    if (!msg) throw new Error(`no message ${messageId}`);
+    const button = findButtons(msg.content).find((b) => (b.behaviors as { value?: { a?: string } }[] | undefined)?.[0]?.value?.a === action);
+    if (!button) throw new Error(`message ${messageId} has no ${action} button`);
+    const value = (button.behaviors as { value: unknown }[])[0]!.value;
+    return this.envelope('card.action.trigger', {
+      operator: { tenant_key: TENANT, open_id: opts.user ?? 'ou_alice', union_id: 'on_u' },
+      token: `c-${++this.seq}`,
+      action: {
+        value,
+        tag: 'button',
+        ...(opts.answer !== undefined ? { name: 'submit', form_value: { answer: opts.answer } } : {}),
+      },
+      host: 'im_message',
+      context: { open_message_id: messageId, open_chat_id: msg.chat_id },
+    });
+  }
+
+  envelope(type: string, event: Record<string, unknown>): Record<string, unknown> {
+    return {
+      schema: '2.0',
+      header: { event_id: `ev_${++this.seq}`, event_type: type, create_time: String(Date.now()), token: 'vtoken', app_id: APP_ID, tenant_key: TENANT },
+      event,
+    };
+  }
+
+  /** Pushes an event or callback to a webhook the way Feishu does: AES-256-CBC encrypted and signed. */
+  async deliver(endpoint: string, payload: unknown, opts: { encryptKey?: string; badSignature?: boolean } = {}): Promise<{ status: number; body: string; ms: number }> {
+    const key = opts.encryptKey ?? ENCRYPT_KEY;
+    const body = JSON.stringify({ encrypt: encrypt(JSON.stringify(payload), key) });
+    const ts = String(Math.floor(Date.now() / 1000));
+    const nonce = randomBytes(8).toString('hex');
+    const signature = createHash('sha256').update(ts + nonce + key + body).digest('hex');
+    const started = performance.now();
+    const res = await fetch(endpoint, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        'x-lark-request-timestamp': ts,
+        'x-lark-request-nonce': nonce,
+        'x-lark-signature': opts.badSignature ? signature.replace(/^./, (c) => (c === '0' ? '1' : '0')) : signature,
+      },
+      body,
+    });
+    return { status: res.status, body: await res.text(), ms: performance.now() - started };
+  }
+
+  // ---- the Open API --------------------------------------------------------------------------------
+
+  private async route(req: IncomingMessage, res: ServerResponse): Promise<void> {
+    const url = new URL(req.url ?? '/', 'http://x');
+    const raw = await readBody(req);
+    this.calls.push({ method: req.method ?? '', path: url.pathname, at: Date.now() });
+    const send = (a: Answer) => {
+      if (a.body.code !== 0) this.refused.push({ path: url.pathname, code: a.body.code as number });
+      res.writeHead(a.status, { 'content-type': 'application/json', ...a.headers }).end(JSON.stringify(a.body));
+    };
+    if (url.pathname === '/open-apis/auth/v3/tenant_access_token/internal') {
+      const body = JSON.parse(raw.toString() || '{}') as { app_id?: string; app_secret?: string };
+      if (body.app_id !== APP_ID || body.app_secret !== APP_SECRET) return send({ status: 400, body: { code: 10014, msg: 'app secret invalid' } });
+      const token = `t-${++this.tokensIssued}`;
+      this.validTokens.add(token);
+      return send({ status: 200, body: { code: 0, msg: 'ok', tenant_access_token: token, expire: 7200 } });
+    }
+    const token = /^Bearer (.+)$/.exec(req.headers.authorization ?? '')?.[1];
+    if (!token || !this.validTokens.has(token)) {
+      return send({ status: 400, body: { code: 99991663, msg: 'Invalid access token for authorization. Please make a request with token attached.' } });
+    }
+    const failure = this.failures.findIndex((f) => f.path.test(url.pathname));
+    if (failure >= 0) return send(this.failures.splice(failure, 1)[0]!.answer);
+    if (!this.allow('app', APP_PER_S)) {
+      return send({ status: 429, body: { code: 99991400, msg: 'request trigger frequency limit' }, headers: { 'x-ogw-ratelimit-limit': '50', 'x-ogw-ratelimit-reset': '1' } });
+    }
+    if (req.method === 'GET' && url.pathname === '/open-apis/bot/v3/info') {
+      return send({ status: 200, body: { code: 0, msg: 'ok', bot: { activate_status: 2, app_name: 'Deep Research', open_id: BOT_OPEN_ID, ip_white_list: [] } } });
+    }
+    let m = /^\/open-apis\/im\/v1\/messages\/([^/]+)\/reply$/.exec(url.pathname);
+    if (req.method === 'POST' && m) return send(this.reply(m[1]!, JSON.parse(raw.toString()) as Record<string, unknown>));
+    m = /^\/open-apis\/im\/v1\/messages\/([^/]+)$/.exec(url.pathname);
+    if (req.method === 'PATCH' && m) return send(this.patch(m[1]!, JSON.parse(raw.toString()) as { content?: string }));
+    if (req.method === 'POST' && url.pathname === '/open-apis/im/v1/files') return send(await this.upload(req, raw));
+    send({ status: 404, body: { code: 404, msg: `fake Feishu does not serve ${req.method} ${url.pathname}` } });
+  }
+
+  private reply(parentId: string, body: Record<string, unknown>): Answer {
+    const parent = this.messages.get(parentId);
+    if (!parent) return { status: 400, body: { code: 230011, msg: 'The message was withdrawn or not found.' } };
+    const msgType = String(body.msg_type);
+    let content: Record<string, unknown>;
+    try {
+      content = JSON.parse(String(body.content)) as Record<string, unknown>;
+    } catch {
+      return { status: 400, body: { code: 230001, msg: 'invalid message content' } };
+    }
+    if (msgType === 'interactive') {
+      const problem = checkCard(String(body.content), content);
+      if (problem) return { status: 400, body: problem };
+    }
+    if (msgType === 'file' && !this.files.has(String(content.file_key))) return { status: 400, body: { code: 230001, msg: 'file_key not found' } };
+    const root = parent.root_id ?? parent.message_id;
+    if (body.reply_in_thread === true) parent.root_id ??= parent.message_id;
+    const id = `om_b${++this.seq}`;
+    const msg: FakeFeishuMessage = {
+      message_id: id,
+      chat_id: parent.chat_id,
+      root_id: root,
+      parent_id: parentId,
+      thread_id: `omt_${root}`,
+      sender: BOT_OPEN_ID,
+      msg_type: msgType,
+      content,
+      history: [content],
+    };
+    this.messages.set(id, msg);
+    return { status: 200, body: { code: 0, msg: 'success', data: { message_id: id, root_id: root, parent_id: parentId, thread_id: msg.thread_id, chat_id: msg.chat_id, msg_type: msgType } } };
+  }
+
+  private patch(id: string, body: { content?: string }): Answer {
+    const msg = this.messages.get(id);
+    if (!msg) return { status: 400, body: { code: 230011, msg: 'The message was withdrawn or not found.' } };
+    if (msg.msg_type !== 'interactive' || msg.sender !== BOT_OPEN_ID) return { status: 400, body: { code: 230001, msg: 'only cards sent by the app can be patched' } };
+    if (!this.allow(`patch:${id}`, PATCH_PER_MESSAGE_PER_S)) return { status: 400, body: { code: 230020, msg: 'This operation triggers the frequency limit.' } };
+    const content = JSON.parse(body.content ?? '{}') as Record<string, unknown>;
+    const problem = checkCard(body.content ?? '', content);
+    if (problem) return { status: 400, body: problem };
+    msg.content = content;
+    msg.history.push(content);
+    return { status: 200, body: { code: 0, msg: 'success', data: {} } };
+  }
+
+  private async upload(req: IncomingMessage, raw: Buffer): Promise<Answer> {
+    const form = await new Response(new Uint8Array(raw), { headers: { 'content-type': req.headers['content-type'] ?? '' } }).formData();
+    const file = form.get('file');
+    // axios sends a Buffer as a part without a filename, which a form parser reads as a text field.
+    const content = file instanceof Blob ? Buffer.from(await file.arrayBuffer()) : Buffer.from(file ?? '', 'utf8');
+    if (content.length === 0) return { status: 400, body: { code: 234001, msg: 'file is empty' } };
+    const key = `file_v3_${++this.seq}`;
+    this.files.set(key, { name: String(form.get('file_name')), content });
+    return { status: 200, body: { code: 0, msg: 'success', data: { file_key: key } } };
+  }
+
+  private allow(key: string, perSecond: number): boolean {
+    const now = Date.now();
+    const recent = (this.hits.get(key) ?? []).filter((t) => now - t < 1000);
+    if (recent.length >= perSecond) return false;
+    recent.push(now);
+    this.hits.set(key, recent);
+    return true;
+  }
+}
+
+/** The refusal Feishu gives a card, or undefined: JSON 2.0, at most 30 KB, at most three tables. */
+function checkCard(raw: string, card: Record<string, unknown>): { code: number; msg: string } | undefined {
+  if (Buffer.byteLength(raw) > CARD_MAX_BYTES) return { code: 230025, msg: 'The message content exceeds the length limit.' };
+  const body = card.body as { elements?: unknown[] } | undefined;
+  if (card.schema !== '2.0' || !Array.isArray(body?.elements)) return { code: 230099, msg: 'Failed to create card content, ext=ErrCode: 200621; ErrMsg: parse card json err' };
+  const tables = markdownOf(card).reduce((n, md) => n + new Lexer().lex(md).filter((t) => t.type === 'table').length, 0);
+  if (tables > TABLES_PER_CARD) return { code: 230099, msg: 'Failed to create card content, ext=ErrCode: 11310; ErrMsg: card table number over limit' };
+  return undefined;
+}
+
+/** The content of every markdown element in a card. */
+export function markdownOf(node: unknown): string[] {
+  if (!node || typeof node !== 'object') return [];
+  const n = node as Record<string, unknown>;
+  const own = n.tag === 'markdown' && typeof n.content === 'string' ? [n.content] : [];
+  return [...own, ...Object.values(n).flatMap((v) => (Array.isArray(v) ? v.flatMap(markdownOf) : markdownOf(v)))];
+}
+
+/** Every text a person sees in a card: markdown and plain_text contents, and the header. */
+export function cardText(card: Record<string, unknown>): string {
+  const out: string[] = [];
+  const walk = (node: unknown) => {
+    if (!node || typeof node !== 'object') return;
+    const n = node as Record<string, unknown>;
+    if (typeof n.content === 'string') out.push(n.content);
+    for (const v of Object.values(n)) (Array.isArray(v) ? v.forEach(walk) : walk(v));
+  };
+  walk(card);
+  return out.join('\n');
+}
+
+function findButtons(node: unknown): Record<string, unknown>[] {
+  if (!node || typeof node !== 'object') return [];
+  const n = node as Record<string, unknown>;
+  const own = n.tag === 'button' ? [n] : [];
+  return [...own, ...Object.values(n).flatMap((v) => (Array.isArray(v) ? v.flatMap(findButtons) : findButtons(v)))];
+}
+
+export function encrypt(plaintext: string, key: string): string {
+  const iv = randomBytes(16);
+  const cipher = createCipheriv('aes-256-cbc', createHash('sha256').update(key).digest(), iv);
+  return Buffer.concat([iv, cipher.update(plaintext, 'utf8'), cipher.final()]).toString('base64');
+}
+
+function readBody(req: IncomingMessage): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    req.on('data', (c: Buffer) => chunks.push(c));
+    req.on('end', () => resolve(Buffer.concat(chunks)));
+    req.on('error', reject);
+  });
+}

@@ -1,0 +1,84 @@
+import type { EventDispatcher } from '@larksuiteoapi/node-sdk';
+import { startBot, type Bot } from '../../src/bot.js';
+import { loadConfig } from '../../src/config.js';
+import { tempDbPath } from '../core/harness.js';
+import { FakeDashScope } from '../fakes/dashscope.js';
+import { APP_ID, APP_SECRET, cardText, ENCRYPT_KEY, FakeFeishu, type FakeFeishuMessage } from '../fakes/feishu.js';
+
+export interface FeishuWorld {
+  ds: FakeDashScope;
+  feishu: FakeFeishu;
+  bot: Bot;
+  /** Delivers an event or callback the way the configured connection does; resolves with the acknowledgement. */
+  deliver(payload: Record<string, unknown>): Promise<{ status: number; ms: number }>;
+  close(): Promise<void>;
+}
+
+/**
+ * The bot against fake Feishu and DashScope. `webhook`: events are encrypted, signed and POSTed to
+ * /feishu/events. Otherwise the long connection: events go into the EventDispatcher exactly as the SDK's
+ * WSClient hands them over (`invoke(data, {needCheck: false})`, acknowledged when it resolves).
+ */
+export async function feishuWorld(env: Record<string, string> = {}, opts: { webhook?: boolean } = {}): Promise<FeishuWorld> {
+  const ds = await new FakeDashScope().start();
+  const feishu = await new FakeFeishu().start();
+  let dispatcher: EventDispatcher | undefined;
+  const config = loadConfig({
+    DASHSCOPE_API_KEY: 'sk-test',
+    DASHSCOPE_BASE_URL: ds.url,
+    FEISHU_APP_ID: APP_ID,
+    FEISHU_APP_SECRET: APP_SECRET,
+    FEISHU_DOMAIN: feishu.url,
+    FEISHU_CONNECTION: opts.webhook ? 'webhook' : 'websocket',
+    ...(opts.webhook ? { FEISHU_ENCRYPT_KEY: ENCRYPT_KEY } : {}),
+    STORE_URL: `sqlite:${tempDbPath()}`,
+    PORT: '0',
+    MAX_CONCURRENT_RESEARCH: '10',
+    ...env,
+  });
+  const bot = await startBot(config, {
+    host: '127.0.0.1',
+    progressIntervalMs: 50,
+    feishu: {
+      patchIntervalMs: 200,
+      longConnection: {
+        async start(d) {
+          dispatcher = d;
+        },
+        stop() {},
+        connected: () => dispatcher !== undefined,
+      },
+    },
+  });
+  const endpoint = `http://127.0.0.1:${bot.port}/feishu/events`;
+  return {
+    ds,
+    feishu,
+    bot,
+    async deliver(payload) {
+      if (opts.webhook) return feishu.deliver(endpoint, payload);
+      const started = performance.now();
+      await dispatcher!.invoke(JSON.parse(JSON.stringify(payload)), { needCheck: false });
+      return { status: 200, ms: performance.now() - started };
+    },
+    async close() {
+      await bot.stop();
+      await feishu.close();
+      await ds.close();
+    },
+  };
+}
+
+export function text(m: FakeFeishuMessage): string {
+  return m.msg_type === 'interactive' ? cardText(m.content) : JSON.stringify(m.content);
+}
+
+/** The bot's clarifying-question card in a thread: the first card. */
+export function clarifyCard(w: FeishuWorld, root: string): FakeFeishuMessage | undefined {
+  return w.feishu.thread(root).find((m) => m.msg_type === 'interactive');
+}
+
+/** The progress card: the card that was first posted as a queued research run. */
+export function progressCard(w: FeishuWorld, root: string): FakeFeishuMessage | undefined {
+  return w.feishu.thread(root).find((m) => m.msg_type === 'interactive' && /Starting the research|Waiting for a free research slot/.test(cardText(m.history[0]!)));
+}
