@@ -1,5 +1,5 @@
 import { strings, type Strings } from '../../core/i18n.js';
-import { elapsedSeconds, type Progress } from '../../core/progress.js';
+import { clip, progressText, type Marks } from '../../core/progress-text.js';
 import type { ActionName, View } from '../platform.js';
 import { cardMarkdown } from './escape.js';
 import type { ButtonValue } from './inbound.js';
@@ -8,7 +8,6 @@ import type { ButtonValue } from './inbound.js';
 export type Card = Record<string, unknown>;
 type Element = Record<string, unknown>;
 
-const ROUNDS_SHOWN = 8;
 const TITLE = 'Deep Research';
 
 /** A view as a card. Text from people or the model goes in plain_text elements or through cardMarkdown. */
@@ -53,62 +52,30 @@ function clarifyCard(view: Extract<View, { kind: 'clarify' }>, thread: string, t
   return card(view.topic, view.open ? 'blue' : 'grey', els, `${t.clarifyIntro} ${clip(view.question, 100)}`);
 }
 
+const MARKS: Marks = {
+  done: '✅',
+  current: '🔄',
+  stopped: '✖️',
+  todo: '⚪',
+  queued: '⏳',
+  cancelled: '🚫',
+  failed: '⚠️',
+  searching: '🔎',
+  bold: (s) => `**${s}**`,
+  // Only our own strings go into markdown here; the model's queries go into a plain_text element.
+  escape: (s) => s,
+};
+
 function progressCard(view: Extract<View, { kind: 'progress' }>, thread: string, t: Strings): Card {
-  const p = view.progress;
-  const status = statusLine(view, t);
+  const { status, checklist, rounds, stats } = progressText(view, t, MARKS);
   const els: Element[] = [md(status)];
-  if (p && p.phase !== 'starting') els.push(md(phaseChecklist(p, view.state, t)));
-  if (p && p.rounds.length > 0) els.push(plain(roundLines(p, view.state === 'researching', t)));
-  if (p) els.push(md(`<font color='grey'>${stats(p, view, t)}</font>`));
+  if (checklist) els.push(md(checklist));
+  if (rounds) els.push(plain(rounds));
+  if (stats) els.push(md(`<font color='grey'>${stats}</font>`));
   if (view.state === 'queued' || view.state === 'researching') els.push(buttons([[t.cancel, 'cancel', 'danger']], thread));
   if (view.state === 'failed' && view.failure?.retryable) els.push(buttons([[t.retry, 'retry', 'primary']], thread));
   const template = view.state === 'done' ? 'green' : view.state === 'failed' ? 'red' : view.state === 'cancelled' ? 'grey' : 'blue';
   return card(view.topic, template, els, view.topic);
-}
-
-function statusLine(view: Extract<View, { kind: 'progress' }>, t: Strings): string {
-  switch (view.state) {
-    case 'queued':
-      return `⏳ ${view.position ? t.queued(view.position) : t.starting}`;
-    case 'done':
-      return `✅ ${t.done}`;
-    case 'cancelled':
-      return `🚫 ${t.cancelled}`;
-    case 'failed':
-      return `⚠️ **${t.failed}** ${view.failure ? t.errors[view.failure.code] : ''}`;
-    default: {
-      const phase = view.progress?.phase ?? 'starting';
-      return `🔎 ${t.phase[phase] ?? phase}…`;
-    }
-  }
-}
-
-const PHASES = ['planning', 'searching', 'writing'] as const;
-
-function phaseChecklist(p: Progress, state: Extract<View, { kind: 'progress' }>['state'], t: Strings): string {
-  const current = PHASES.indexOf(p.phase as (typeof PHASES)[number]);
-  return PHASES.map((phase, i) => {
-    const icon = i < current || (i === current && state === 'done') ? '✅' : i === current ? (state === 'researching' ? '🔄' : '✖️') : '⚪';
-    return `${icon} ${t.phase[phase]}`;
-  }).join('   ');
-}
-
-function roundLines(p: Progress, live: boolean, t: Strings): string {
-  const shown = p.rounds.slice(-ROUNDS_SHOWN);
-  const lines = shown.map((r, i) => {
-    const current = live && i === shown.length - 1 && !r.finished && p.phase === 'searching';
-    return `${current ? '🔄' : '✅'} ${t.round(r.round)}: ${r.query ? `“${clip(r.query, 200)}”` : '…'} · ${t.sources(r.sites)}`;
-  });
-  if (p.rounds.length > shown.length) lines.unshift(`… +${p.rounds.length - shown.length}`);
-  return lines.join('\n');
-}
-
-function stats(p: Progress, view: Extract<View, { kind: 'progress' }>, t: Strings): string {
-  const elapsed = t.elapsed(elapsedSeconds(p));
-  if (view.state === 'done' && view.words !== undefined) return t.doneSummary(elapsed, p.sources, view.words);
-  const parts = [t.sources(p.sources), elapsed];
-  if (p.usage) parts.push(t.tokens(p.usage.inputTokens + p.usage.outputTokens));
-  return parts.join(' · ');
 }
 
 /** A report part (already split and neutralised) as a card. */
@@ -144,8 +111,4 @@ function buttons(list: [string, ActionName, string][], thread: string): Element 
     flex_mode: 'none',
     columns: list.map(([label, action, type]) => ({ tag: 'column', width: 'auto', elements: [button(label, action, type, thread)] })),
   };
-}
-
-function clip(text: string, max: number): string {
-  return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
 }
