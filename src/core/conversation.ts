@@ -1,6 +1,6 @@
-import type { Usage } from '../research/types.js';
+import type { ReportFile, Usage } from '../research/types.js';
 import { detectLang, isCancelWord, strings, type FailureCode, type Lang } from './i18n.js';
-import type { ActionName, RunState, ThreadKey } from '../platforms/platform.js';
+import type { ActionName, FileRef, RunState, ThreadKey } from '../platforms/platform.js';
 
 /** Everything the bot remembers about one thread. Stored before any effect of a change is visible. */
 export interface ThreadState {
@@ -19,8 +19,10 @@ export interface ThreadState {
   attempts: number;
   failure?: { code: FailureCode; detail?: string; retryable: boolean };
   usage?: Usage;
+  /** Files attached to the request, passed to the research (deep-search-agent session files). */
+  files?: FileRef[];
   /** The finished answer, kept until the report is posted so a restart never re-runs a paid research. */
-  result?: { answer: string; references: { index: number; url: string; title: string; description: string }[] };
+  result?: Result;
   clarifyMessageId?: string;
   progressMessageId?: string;
   /** Notices already given in this round, so each is said once. */
@@ -32,13 +34,23 @@ export interface ThreadState {
   updatedAt: number;
 }
 
+export interface Result {
+  answer: string;
+  references: { index: number; url: string; title: string; description: string }[];
+  /** Files the backend made beside the report (the agent's HTML), and where it keeps them. */
+  files?: ReportFile[];
+  filePath?: string;
+}
+
 export type Input =
-  | { type: 'mention'; user: string; text: string; platform: string; channel: string; now: number }
+  | { type: 'mention'; user: string; text: string; platform: string; channel: string; files?: FileRef[]; now: number }
   | { type: 'reply'; user: string; text: string; now: number }
   | { type: 'action'; action: ActionName; user: string; text?: string; now: number }
   | { type: 'started'; now: number }
   | { type: 'clarified'; question: string; now: number }
-  | { type: 'answered'; answer: string; references: NonNullable<ThreadState['result']>['references']; usage?: Usage; now: number }
+  /** Asked to clarify, the backend went straight into research (the agent needed no question). */
+  | { type: 'direct'; now: number }
+  | { type: 'answered'; result: Result; usage?: Usage; now: number }
   | { type: 'reported'; now: number }
   | { type: 'failed'; code: FailureCode; detail?: string; retryable: boolean; now: number }
   | { type: 'recover'; now: number };
@@ -123,10 +135,16 @@ export function transition(s: ThreadState | undefined, input: Input, rules: Rule
         state: next({ state: 'awaiting_answer', question: input.question }),
         effects: [{ type: 'show-clarify' }, { type: 'status', working: false }],
       };
+    case 'direct':
+      if (s.state !== 'clarifying') return none;
+      return {
+        state: next({ state: 'researching', step: 2, question: undefined, answer: undefined }),
+        effects: [{ type: 'show-clarify' }, { type: 'post-progress' }],
+      };
     case 'answered':
       if (s.state !== 'researching') return none;
       return {
-        state: next({ result: { answer: input.answer, references: input.references }, usage: input.usage ?? s.usage }),
+        state: next({ result: input.result, usage: input.usage ?? s.usage }),
         effects: [{ type: 'post-report' }],
       };
     case 'reported':
@@ -169,6 +187,7 @@ function newRound(prev: ThreadState | undefined, input: Extract<Input, { type: '
     attempts: 0,
     notices: [],
     round: (prev?.round ?? 0) + 1,
+    files: input.files?.length ? input.files : undefined,
     version: prev?.version ?? 0,
     createdAt: prev?.createdAt ?? input.now,
     updatedAt: input.now,

@@ -1,7 +1,7 @@
 import PQueue from 'p-queue';
 import { ResearchError, type ReportFormat, type ResearchBackend, type ResearchRequest } from '../research/types.js';
 import type { Inbound, Platform, RunState, ThreadKey } from '../platforms/platform.js';
-import { isActive, RUNNING_STATES, transition, type Effect, type Input, type Rules, type ThreadState } from './conversation.js';
+import { isActive, RUNNING_STATES, transition, type Effect, type Input, type Result, type Rules, type ThreadState } from './conversation.js';
 import { strings, type Lang } from './i18n.js';
 import { silentLogger, type Logger } from './logger.js';
 import { advance, isMilestone, startProgress, type Progress } from './progress.js';
@@ -72,7 +72,7 @@ export class Engine {
         inbound.kind === 'action'
           ? { type: 'action', action: inbound.action, user: inbound.user, text: inbound.text, now }
           : inbound.kind === 'mention'
-            ? { type: 'mention', user: inbound.user, text: inbound.text, platform: inbound.platform, channel: inbound.channel, now }
+            ? { type: 'mention', user: inbound.user, text: inbound.text, platform: inbound.platform, channel: inbound.channel, files: inbound.files, now }
             : { type: 'reply', user: inbound.user, text: inbound.text, now };
       await this.apply(inbound.thread, inbound.platform, current, input, true);
     });
@@ -217,7 +217,7 @@ export class Engine {
   private async postReport(platform: Platform, s: ThreadState): Promise<void> {
     if (!s.result) return;
     const t = strings(s.lang);
-    const report = buildReport({ answer: s.result.answer, references: s.result.references, topic: s.topic, usage: s.usage, referencesHeading: t.referencesHeading });
+    const report = buildReport({ ...s.result, topic: s.topic, usage: s.usage, referencesHeading: t.referencesHeading });
     this.words.set(s.key, report.wordCount);
     await platform.postReport(s.key, report, s.lang);
     const current = await this.store.get(s.key);
@@ -285,9 +285,11 @@ export class Engine {
     }
   }
 
-  private request(s: ThreadState): ResearchRequest {
-    if (s.step === 1) return { messages: [{ role: 'user', content: s.topic }], clarify: true, format: this.opts.format };
-    if (!s.question || !s.answer) return { messages: [{ role: 'user', content: s.topic }], clarify: false, format: this.opts.format };
+  private async request(s: ThreadState, platform: Platform): Promise<ResearchRequest> {
+    const files = await this.attachments(s, platform);
+    const base = { format: this.opts.format, ...(files.length ? { files } : {}) };
+    if (s.step === 1) return { messages: [{ role: 'user', content: s.topic }], clarify: true, ...base };
+    if (!s.question || !s.answer) return { messages: [{ role: 'user', content: s.topic }], clarify: false, ...base };
     return {
       messages: [
         { role: 'user', content: s.topic },
@@ -295,11 +297,37 @@ export class Engine {
         { role: 'user', content: s.answer },
       ],
       clarify: true,
-      format: this.opts.format,
+      ...base,
     };
   }
 
-  private async research(s: ThreadState, signal: AbortSignal): Promise<void> {
+  /** The request's attached files, fetched from the platform for this run. */
+  private async attachments(s: ThreadState, platform: Platform): Promise<{ name: string; data: Uint8Array }[]> {
+    if (!s.files?.length || !platform.download) return [];
+    const out = [];
+    for (const f of s.files) {
+      try {
+        out.push({ name: f.name, data: await platform.download(s.key, f) });
+      } catch (err) {
+        throw new ResearchError('file_rejected', `${f.name} could not be fetched from the chat.`, { cause: err });
+      }
+    }
+    return out;
+  }
+
+  /** The backend went straight into research when asked to clarify: the thread moves to step 2 as it is. */
+  private async goDirect(s: ThreadState): Promise<ThreadState | undefined> {
+    return this.locked(s.key, async () => {
+      const current = await this.store.get(s.key);
+      if (current?.state !== 'clarifying') return undefined;
+      const next = await this.apply(s.key, s.platform, current, { type: 'direct', now: this.clock() }, false);
+      if (next?.step === 2) await this.store.countRun(next.requester, utcDay(this.clock()));
+      return next;
+    });
+  }
+
+  private async research(start: ThreadState, signal: AbortSignal): Promise<void> {
+    let s = start;
     const platform = this.platforms.get(s.platform)!;
     const publisher = new ProgressPublisher(this.opts.progressIntervalMs ?? 1000, () => {
       void this.store.get(s.key).then(async (cur) => {
@@ -307,13 +335,15 @@ export class Engine {
       });
     });
     let progress = startProgress(this.clock());
-    let answer = '';
-    const references: NonNullable<ThreadState['result']>['references'] = [];
+    const result: Result = { answer: '', references: [] };
     let input: Input;
     try {
-      for await (const e of this.opts.backend.run(this.request(s), signal)) {
-        if (e.type === 'answer') answer += e.delta;
-        else if (e.type === 'references') references.push(...e.references);
+      for await (const e of this.opts.backend.run(await this.request(s, platform), signal)) {
+        if (e.type === 'answer') result.answer += e.delta;
+        else if (e.type === 'references') result.references.push(...e.references);
+        else if (e.type === 'files') Object.assign(result, { files: e.files, filePath: e.filePath });
+        const direct = (e.type === 'phase' && e.phase === 'searching') || (e.type === 'done' && e.report === true);
+        if (s.step === 1 && direct) s = (await this.goDirect(s)) ?? s;
         if (s.step === 2) {
           const next = advance(progress, e, this.clock());
           const milestone = isMilestone(progress, next);
@@ -324,15 +354,15 @@ export class Engine {
       }
       input =
         s.step === 1
-          ? { type: 'clarified', question: answer.trim(), now: this.clock() }
-          : { type: 'answered', answer, references, usage: progress.usage, now: this.clock() };
+          ? { type: 'clarified', question: result.answer.trim(), now: this.clock() }
+          : { type: 'answered', result, usage: progress.usage, now: this.clock() };
     } catch (err) {
       // Cancelled by the person (already recorded) or by shutdown (left for recovery).
       if (signal.aborted) return;
       const error = err instanceof ResearchError ? err : undefined;
       if (!error) this.log.error({ thread: s.key, err }, 'research run failed unexpectedly');
       else this.log.warn({ thread: s.key, code: error.code, requestId: error.requestId, status: error.status }, 'research run failed');
-      input = { type: 'failed', code: error?.code ?? 'internal', detail: error?.upstreamCode, retryable: error ? error.retryable || error.code === 'quota' : true, now: this.clock() };
+      input = { type: 'failed', code: error?.code ?? 'internal', detail: error?.code === 'file_rejected' ? error.message : error?.upstreamCode, retryable: error ? error.retryable || error.code === 'quota' : true, now: this.clock() };
     } finally {
       publisher.stop();
     }

@@ -22,6 +22,7 @@ const en = {
   cancel: 'Cancel',
   retry: 'Retry',
   answered: 'Answered. The research is on its way.',
+  noQuestion: 'No clarifying question was needed; the research has started.',
   startNowAnswer: 'Please use your own judgement on the scope and go ahead with comprehensive research; no further confirmation is needed.',
   topic: 'Topic',
   queued: (n: number) => `Waiting for a free research slot (position ${n} in the queue).`,
@@ -58,6 +59,7 @@ const en = {
     truncated: 'The research stream was cut off before the report was finished. Press Retry to run it again.',
     interrupted: 'The bot restarted during this research more often than it may re-run it. Press Retry to run it again.',
     internal: 'Something went wrong inside the bot. Press Retry; if it keeps happening, tell an admin.',
+    file_rejected: 'An attached file could not be used (at most 10 files of up to 100 MB each, in a format DashScope can read). Mention me again without it or with another file.',
   } satisfies Record<FailureCode, string>,
 };
 
@@ -75,6 +77,7 @@ const zh: Strings = {
   cancel: '取消',
   retry: '重试',
   answered: '已收到回答，研究即将开始。',
+  noQuestion: '无需澄清问题，研究已经开始。',
   startNowAnswer: '请直接按以上方向进行全面深入的研究，不需要再确认。',
   topic: '主题',
   queued: (n) => `正在排队等待研究名额（第 ${n} 位）。`,
@@ -111,8 +114,15 @@ const zh: Strings = {
     truncated: '研究数据流在报告完成前中断了，点击重试可重新运行。',
     interrupted: '研究期间机器人多次重启，已超过自动重跑次数。点击重试可重新运行。',
     internal: '机器人内部出错。请点击重试；如果反复出现，请联系管理员。',
+    file_rejected: '附件无法使用（最多 10 个文件，每个不超过 100 MB，且需为 DashScope 能解析的格式）。请去掉或更换文件后重新 @我。',
   },
 };
+
+/** A failure in words; a refused file also says which file and why. */
+export function failureText(t: Strings, failure: { code: FailureCode; detail?: string } | undefined): string {
+  if (!failure) return '';
+  return failure.code === 'file_rejected' && failure.detail ? `${t.errors.file_rejected} (${failure.detail})` : t.errors[failure.code];
+}
 
 export function strings(lang: Lang): Strings {
   return lang === 'zh' ? zh : en;

@@ -1,5 +1,5 @@
 import type { View } from '../platforms/platform.js';
-import type { Strings } from './i18n.js';
+import { failureText, type Strings } from './i18n.js';
 import { elapsedSeconds, type Progress } from './progress.js';
 
 type ProgressView = Extract<View, { kind: 'progress' }>;
@@ -43,7 +43,7 @@ function statusLine(view: ProgressView, t: Strings, m: Marks): string {
     case 'cancelled':
       return `${m.cancelled} ${t.cancelled}`;
     case 'failed':
-      return `${m.failed} ${m.bold(t.failed)} ${m.escape(view.failure ? t.errors[view.failure.code] : '')}`;
+      return `${m.failed} ${m.bold(t.failed)} ${m.escape(failureText(t, view.failure))}`;
     default: {
       const phase = view.progress?.phase ?? 'starting';
       return `${m.searching} ${t.phase[phase] ?? phase}…`;

@@ -1,4 +1,4 @@
-import type { Reference, Usage } from '../research/types.js';
+import type { Reference, ReportFile, Usage } from '../research/types.js';
 import { blocks, mapProse } from './markdown.js';
 
 export interface Report {
@@ -13,6 +13,8 @@ export interface Report {
   markdown: string;
   wordCount: number;
   usage?: Usage;
+  /** Further files to attach beside the Markdown (the agent's HTML rendering). */
+  files: ReportFile[];
 }
 
 const CITATION = /\[\[(\d+(?:\s*,\s*\d+)*)\]\]/g;
@@ -69,6 +71,7 @@ export function buildReport(input: {
   topic: string;
   usage?: Usage;
   referencesHeading?: string;
+  files?: ReportFile[];
 }): Report {
   const references = [...input.references].sort((a, b) => a.index - b.index);
   const body = linkCitations(input.answer.trim(), references);
@@ -81,7 +84,17 @@ export function buildReport(input: {
     markdown: refs ? `${body}\n\n${refs}` : `${body}\n`,
     wordCount: countWords(input.answer),
     usage: input.usage,
+    files: input.files ?? [],
   };
+}
+
+/** The files people get with a report: the Markdown, then any the backend made, named after the title. */
+export function reportFiles(report: Report): { name: string; contentType: string; content: string }[] {
+  const base = slug(report.title);
+  return [
+    { name: `${base}.md`, contentType: 'text/markdown', content: report.markdown },
+    ...report.files.map((f) => ({ ...f, name: `${base}${/\.[a-z0-9]+$/i.exec(f.name)?.[0] ?? ''}` })),
+  ];
 }
 
 /** A file-name-safe slug that keeps CJK characters. */

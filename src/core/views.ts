@@ -1,8 +1,11 @@
 import type { View } from '../platforms/platform.js';
 import type { ThreadState } from './conversation.js';
+import { strings } from './i18n.js';
 import type { Progress } from './progress.js';
 
 export function clarifyView(s: ThreadState): View {
+  // The backend needed no question and went straight into research: the message says so.
+  if (s.step === 2 && !s.question) return { kind: 'notice', lang: s.lang, text: strings(s.lang).noQuestion };
   return {
     kind: 'clarify',
     lang: s.lang,

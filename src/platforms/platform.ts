@@ -17,8 +17,17 @@ interface InboundBase {
   channel: string;
 }
 
+/** A file attached to a message, as the platform can fetch it again later. */
+export interface FileRef {
+  id: string;
+  name: string;
+  size: number;
+  /** Where the platform downloads it from (with its own credentials). */
+  url?: string;
+}
+
 export type Inbound =
-  | (InboundBase & { kind: 'mention'; text: string })
+  | (InboundBase & { kind: 'mention'; text: string; files?: FileRef[] })
   | (InboundBase & { kind: 'reply'; text: string })
   | (InboundBase & { kind: 'action'; action: ActionName; text?: string });
 
@@ -64,6 +73,8 @@ export interface Platform {
   update(thread: ThreadKey, messageId: string, view: View, final: boolean): Promise<void>;
   /** Posts the finished report the platform's way: split messages or cards, references, a file. */
   postReport(thread: ThreadKey, report: Report, lang: Lang): Promise<void>;
+  /** Downloads a file attached to a request. */
+  download?(thread: ThreadKey, file: FileRef): Promise<Uint8Array>;
   /** A "working" indicator where the platform has one; null clears it. Failures are ignored. */
   setStatus?(thread: ThreadKey, status: string | null): Promise<void>;
 }

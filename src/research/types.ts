@@ -13,6 +13,20 @@ export interface ResearchRequest {
   /** false skips the clarifying step (`enable_feedback: false`). */
   clarify: boolean;
   format: ReportFormat;
+  /** Files the person attached (deep-search-agent: uploaded and passed as session_files). */
+  files?: AttachedFile[];
+}
+
+export interface AttachedFile {
+  name: string;
+  data: Uint8Array;
+}
+
+/** A file the backend produced beside the report (the agent's HTML rendering). Text, so it can be stored. */
+export interface ReportFile {
+  name: string;
+  contentType: string;
+  content: string;
 }
 
 export interface WebSite {
@@ -50,7 +64,9 @@ export type ResearchEvent =
   | { type: 'answer'; delta: string }
   | { type: 'references'; references: Reference[] }
   | { type: 'usage'; usage: Usage }
-  | { type: 'done'; requestId?: string; usage?: Usage };
+  | { type: 'files'; files: ReportFile[]; filePath?: string }
+  /** `report`: the run wrote a report although it was asked to clarify (the agent needed no question). */
+  | { type: 'done'; requestId?: string; usage?: Usage; report?: boolean };
 
 export type ResearchErrorCode =
   | 'auth'
@@ -62,7 +78,9 @@ export type ResearchErrorCode =
   | 'network'
   | 'timeout'
   | 'cancelled'
-  | 'truncated';
+  | 'truncated'
+  /** An attached file was refused: too many, too large, or DashScope could not read it. */
+  | 'file_rejected';
 
 /** Codes for which running the same request again later can succeed. */
 export const RETRYABLE_CODES: ReadonlySet<ResearchErrorCode> = new Set([

@@ -4,8 +4,9 @@ import { join } from 'node:path';
 import { Engine, type Limits } from '../../src/core/engine.js';
 import type { Rules } from '../../src/core/conversation.js';
 import { createQwenBackend } from '../../src/research/qwen.js';
+import type { ResearchBackend } from '../../src/research/types.js';
 import { SqliteStore } from '../../src/store/sqlite.js';
-import type { Inbound } from '../../src/platforms/platform.js';
+import type { FileRef, Inbound } from '../../src/platforms/platform.js';
 import { FakeDashScope } from '../fakes/dashscope.js';
 import { RecordingPlatform } from '../fakes/recording-platform.js';
 
@@ -17,10 +18,14 @@ export function tempDbPath(): string {
 }
 
 /** An engine over a SQLite file, the real qwen client and the fake DashScope, with a recording platform. */
-export function makeEngine(fake: FakeDashScope, opts: { dbPath?: string; rules?: Partial<Rules>; limits?: Partial<Limits>; platform?: RecordingPlatform } = {}) {
+export function makeEngine(
+  fake: FakeDashScope,
+  opts: { dbPath?: string; rules?: Partial<Rules>; limits?: Partial<Limits>; platform?: RecordingPlatform; backend?: ResearchBackend } = {},
+) {
   const store = new SqliteStore(opts.dbPath ?? tempDbPath());
   const platform = opts.platform ?? new RecordingPlatform();
-  const backend = createQwenBackend({ baseUrl: fake.url, apiKey: 'sk-test', model: 'qwen-deep-research', idleTimeoutMs: 5000, retries: 1, retryBaseMs: 5 });
+  const backend =
+    opts.backend ?? createQwenBackend({ baseUrl: fake.url, apiKey: 'sk-test', model: 'qwen-deep-research', idleTimeoutMs: 5000, retries: 1, retryBaseMs: 5 });
   const engine = new Engine({
     store,
     backend,
@@ -34,8 +39,8 @@ export function makeEngine(fake: FakeDashScope, opts: { dbPath?: string; rules?:
 }
 
 let seq = 0;
-export function mention(thread: string, text: string, user = 'U1', channel = 'C1'): Inbound {
-  return { platform: 'test', kind: 'mention', thread, eventId: `e${++seq}`, user, channel, text };
+export function mention(thread: string, text: string, user = 'U1', channel = 'C1', files?: FileRef[]): Inbound {
+  return { platform: 'test', kind: 'mention', thread, eventId: `e${++seq}`, user, channel, text, files };
 }
 export function reply(thread: string, text: string, user = 'U1'): Inbound {
   return { platform: 'test', kind: 'reply', thread, eventId: `e${++seq}`, user, channel: 'C1', text };

@@ -1,5 +1,6 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { AGENT_BASE, AGENT_REQUEST_ID, AgentFiles, agentQuestionFrames, agentReport, agentResearchFrames, agentSse } from './dashscope-agent.js';
 import { clarifyFrames, defaultScript, REQUEST_ID, researchFrames, sseFrame, type ResearchScript } from './dashscope-script.js';
 
 /** What the fake does with one request. Requests take behaviours from the queue in order; then `ok`. */
@@ -29,6 +30,9 @@ export interface FakeDashScopeOptions {
   apiKey?: string;
 }
 
+/** A line only the agent's downloadable report file has, so tests can tell it from the streamed text. */
+export const REPORT_FILE_MARK = '_Exported by the deep-search agent._';
+
 export const THROTTLE = { kind: 'http-error', status: 429, code: 'Throttling', message: 'Requests throttling triggered.' } as const;
 
 export class FakeDashScope {
@@ -42,6 +46,10 @@ export class FakeDashScope {
   frameDelayMs: number;
   question: string;
   script: ResearchScript;
+  /** deep-search-agent: whether step 1 gets a question (true) or a report at once. */
+  agentAsks = true;
+  agentReport = agentReport();
+  readonly agent = new AgentFiles(() => this.url);
   private server: Server | undefined;
   private readonly sockets = new Set<import('node:net').Socket>();
   private readonly gates: (() => void)[] = [];
@@ -92,21 +100,29 @@ export class FakeDashScope {
 
   private async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const raw = await readBody(req);
+    if (this.agent.serveStorage(req, res, raw)) return;
     let body: RecordedRequest['body'] = {};
     try {
-      body = JSON.parse(raw) as RecordedRequest['body'];
+      body = JSON.parse(raw.toString('utf8')) as RecordedRequest['body'];
     } catch {
       return sendJson(res, 400, { code: 'InvalidParameter', message: 'Request body is not valid JSON.', request_id: REQUEST_ID });
     }
     this.requests.push({ path: req.url ?? '', headers: req.headers, body });
-    if (req.method !== 'POST' || req.url !== '/api/v1/services/aigc/text-generation/generation') {
-      return sendJson(res, 404, { code: 'NotFound', message: `No route for ${req.method} ${req.url}`, request_id: REQUEST_ID });
-    }
     const auth = req.headers.authorization ?? '';
     const key = auth.startsWith('Bearer ') ? auth.slice(7) : '';
     if (!key || (this.options.apiKey !== undefined && key !== this.options.apiKey)) {
       return sendJson(res, 401, { code: 'InvalidApiKey', message: 'Invalid API-key provided.', request_id: REQUEST_ID });
     }
+    if (req.method === 'POST' && req.url === '/api/v1/services/aigc/text-generation/generation') return this.qwen(res, body);
+    if (req.method === 'POST' && req.url === `${AGENT_BASE}/chat/completions`) return this.agentChat(res, body);
+    if (req.method === 'POST' && req.url?.startsWith(`${AGENT_BASE}/file/`)) {
+      const answer = this.agent.fileApi(req.url.slice(AGENT_BASE.length), (body as { input?: Record<string, unknown> }).input ?? {});
+      return sendJson(res, answer.status, answer.body);
+    }
+    return sendJson(res, 404, { code: 'NotFound', message: `No route for ${req.method} ${req.url}`, request_id: REQUEST_ID });
+  }
+
+  private async qwen(res: ServerResponse, body: RecordedRequest['body']): Promise<void> {
     const messages = body.input?.messages ?? [];
     if (!body.model || messages.length === 0 || messages.some((m) => !m.content)) {
       return sendJson(res, 400, {
@@ -117,9 +133,38 @@ export class FakeDashScope {
     }
     const behaviour = this.behaviours.shift() ?? { kind: 'ok' };
     if (behaviour.kind === 'http-error') return this.httpError(res, behaviour);
-
     const clarify = messages.length === 1 && body.parameters?.enable_feedback !== false;
     const frames = clarify ? clarifyFrames(this.question) : researchFrames(this.script);
+    await this.stream(res, frames, behaviour, (i, f) => (i > 0 ? '\n' : '') + sseFrame(i + 1, f), (b, i) =>
+      `\n${sseFrame(i + 1, { code: b.code, message: b.message, request_id: REQUEST_ID }, 'error', b.status)}`,
+    );
+  }
+
+  private async agentChat(res: ServerResponse, body: RecordedRequest['body'] & { stream?: boolean }): Promise<void> {
+    const messages = body.input?.messages ?? [];
+    const options = (body.parameters?.agent_options ?? {}) as { agent_id?: string; session_files?: unknown };
+    if (body.stream !== true) return sendJson(res, 400, { code: 'InvalidParameter', message: 'stream must be true', request_id: AGENT_REQUEST_ID });
+    if (!options.agent_id || messages.length === 0) {
+      return sendJson(res, 400, { code: 'InvalidParameter', message: 'agent_id and messages are required', request_id: AGENT_REQUEST_ID });
+    }
+    if (options.session_files !== undefined && !this.agent.ready(options.session_files)) {
+      return sendJson(res, 400, { code: 'InvalidParameter', message: 'session file is not ready', request_id: AGENT_REQUEST_ID });
+    }
+    const behaviour = this.behaviours.shift() ?? { kind: 'ok' };
+    if (behaviour.kind === 'http-error') return this.httpError(res, behaviour);
+    const asks = messages.length === 1 && this.agentAsks;
+    const frames = asks ? agentQuestionFrames(this.question) : agentResearchFrames(this.script, this.agentReport, this.agent.publish(`${this.agentReport}\n\n${REPORT_FILE_MARK}\n`));
+    await this.stream(res, frames, behaviour, (_i, f) => agentSse(f), (b) => agentSse({ code: b.code, message: b.message, request_id: AGENT_REQUEST_ID }));
+  }
+
+  /** Writes frames with the configured delay, pause and behaviour (error frame, drop, stall). */
+  private async stream(
+    res: ServerResponse,
+    frames: Record<string, unknown>[],
+    behaviour: Exclude<Behaviour, { kind: 'http-error' }>,
+    encode: (i: number, frame: Record<string, unknown>) => string,
+    errorFrame: (b: Extract<Behaviour, { kind: 'error-frame' }>, i: number) => string,
+  ): Promise<void> {
     res.writeHead(200, {
       'content-type': 'text/event-stream;charset=UTF-8',
       'x-request-id': REQUEST_ID,
@@ -139,14 +184,13 @@ export class FakeDashScope {
     for (let i = 0; i < limit && !clientGone; i++) {
       if (this.paused) await new Promise<void>((resolve) => this.gates.push(resolve));
       if (this.frameDelayMs > 0) await delay(this.frameDelayMs);
-      // Frames are separated by a blank line; the last one ends with a single newline, as in the captures.
-      res.write((i > 0 ? '\n' : '') + sseFrame(i + 1, frames[i]!));
+      // qwen: frames separated by a blank line, the last one ending with a single newline, as in the captures.
+      res.write(encode(i, frames[i]!));
     }
     if (clientGone) return;
     if (behaviour.kind === 'ok') return void res.end();
     if (behaviour.kind === 'error-frame') {
-      const data = { code: behaviour.code, message: behaviour.message, request_id: REQUEST_ID };
-      res.end(`\n${sseFrame(limit + 1, data, 'error', behaviour.status)}`);
+      res.end(errorFrame(behaviour, limit));
     } else if (behaviour.kind === 'drop') {
       // Let the frames already written reach the client, then cut the connection mid-stream.
       await delay(30);
@@ -172,10 +216,10 @@ function sendJson(res: ServerResponse, status: number, data: unknown, headers: R
   res.end(JSON.stringify(data));
 }
 
-async function readBody(req: IncomingMessage): Promise<string> {
+async function readBody(req: IncomingMessage): Promise<Buffer> {
   const parts: Buffer[] = [];
   for await (const chunk of req) parts.push(chunk as Buffer);
-  return Buffer.concat(parts).toString('utf8');
+  return Buffer.concat(parts);
 }
 
 function delay(ms: number): Promise<void> {

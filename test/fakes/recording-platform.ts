@@ -1,6 +1,6 @@
 import type { Report } from '../../src/core/report.js';
 import type { Lang } from '../../src/core/i18n.js';
-import type { Platform, ThreadKey, View } from '../../src/platforms/platform.js';
+import type { FileRef, Platform, ThreadKey, View } from '../../src/platforms/platform.js';
 
 export interface RecordedMessage {
   id: string;
@@ -14,6 +14,8 @@ export class RecordingPlatform implements Platform {
   readonly messages: RecordedMessage[] = [];
   readonly reports: { thread: ThreadKey; report: Report; lang: Lang }[] = [];
   readonly statuses: { thread: ThreadKey; status: string | null }[] = [];
+  /** Contents of attached files, by file id. */
+  readonly attachments = new Map<string, Uint8Array>();
   private next = 1;
 
   constructor(readonly name = 'test') {}
@@ -32,6 +34,12 @@ export class RecordingPlatform implements Platform {
 
   async postReport(thread: ThreadKey, report: Report, lang: Lang): Promise<void> {
     this.reports.push({ thread, report, lang });
+  }
+
+  async download(_thread: ThreadKey, file: FileRef): Promise<Uint8Array> {
+    const data = this.attachments.get(file.id);
+    if (!data) throw new Error(`no file ${file.id}`);
+    return data;
   }
 
   async setStatus(thread: ThreadKey, status: string | null): Promise<void> {

@@ -48,6 +48,9 @@ export class FakeSlack {
   readonly failures: { method: string; answer: Answer }[] = [];
   private readonly hits = new Map<string, number[]>();
   private readonly uploads = new Map<string, { filename: string; content?: Buffer }>();
+  /** Files people attached to their messages, downloadable with the bot token. */
+  readonly userFiles = new Map<string, { name: string; content: Buffer }>();
+  botToken = 'xoxb-test';
   private server: Server | undefined;
   private wss: WebSocketServer | undefined;
   private socket: WebSocket | undefined;
@@ -184,11 +187,26 @@ export class FakeSlack {
     return this.socket !== undefined && this.socket.readyState === this.socket.OPEN;
   }
 
+  /** A file a person attaches; returns the `files[]` entry of the message event. */
+  userFile(name: string, content: Buffer): Record<string, unknown> {
+    const id = `F${++this.seq}`;
+    this.userFiles.set(id, { name, content });
+    return { id, name, title: name, size: content.length, mimetype: 'application/octet-stream', url_private_download: `${this.url}/files-pri/${id}/${encodeURIComponent(name)}` };
+  }
+
   // ---- Web API ----
 
   private async route(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const raw = await readBody(req);
     const url = new URL(req.url ?? '/', this.url);
+    const shared = /^\/files-pri\/([^/]+)\//.exec(url.pathname);
+    if (req.method === 'GET' && shared) {
+      const file = this.userFiles.get(shared[1]!);
+      // Slack answers a missing or wrong token with its login page, not the file.
+      if (!file || req.headers.authorization !== `Bearer ${this.botToken}`) return void res.writeHead(302, { location: `${this.url}/login` }).end();
+      res.writeHead(200, { 'content-type': 'application/octet-stream' }).end(file.content);
+      return;
+    }
     if (url.pathname.startsWith('/upload/')) {
       const upload = this.uploads.get(url.pathname.slice('/upload/'.length));
       if (!upload) return send(res, { status: 404, body: { ok: false } });

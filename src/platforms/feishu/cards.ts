@@ -1,4 +1,4 @@
-import { strings, type Strings } from '../../core/i18n.js';
+import { failureText, strings, type Strings } from '../../core/i18n.js';
 import { clip, progressText, type Marks } from '../../core/progress-text.js';
 import type { ActionName, View } from '../platform.js';
 import { cardMarkdown } from './escape.js';
@@ -25,7 +25,7 @@ export function renderCard(view: View, thread: string): Card {
 
 function clarifyCard(view: Extract<View, { kind: 'clarify' }>, thread: string, t: Strings): Card {
   if (view.failure) {
-    const els = [md(`⚠️ **${t.failed}** ${t.errors[view.failure.code]}`)];
+    const els = [md(`⚠️ **${t.failed}** ${failureText(t, view.failure)}`)];
     if (view.failure.retryable) els.push(buttons([[t.retry, 'retry', 'primary']], thread));
     return card(view.topic, 'red', els, t.failed);
   }

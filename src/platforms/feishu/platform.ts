@@ -1,7 +1,7 @@
 import type { Lang } from '../../core/i18n.js';
 import type { Logger } from '../../core/logger.js';
 import { splitMarkdown } from '../../core/markdown.js';
-import { slug, type Report } from '../../core/report.js';
+import { reportFiles, type Report } from '../../core/report.js';
 import type { Platform, ThreadKey, View } from '../platform.js';
 import { toFeishuError, type FeishuApi } from './api.js';
 import { renderCard, reportCard, type Card } from './cards.js';
@@ -43,12 +43,14 @@ export class FeishuPlatform implements Platform {
     for (const part of splitMarkdown(cardMarkdown(report.referencesMarkdown), REPORT_PART_MAX)) {
       await this.postCards(root, report.title, part);
     }
-    try {
-      const fileKey = await this.api.uploadFile(`${slug(report.title)}.md`, Buffer.from(report.markdown, 'utf8'));
-      await this.api.reply(root, 'file', { file_key: fileKey });
-    } catch (err) {
-      // The report is already in the thread; the file is a convenience.
-      this.log.warn({ code: toFeishuError(err).code, lang }, 'report file upload failed');
+    for (const file of reportFiles(report)) {
+      try {
+        const fileKey = await this.api.uploadFile(file.name, Buffer.from(file.content, 'utf8'));
+        await this.api.reply(root, 'file', { file_key: fileKey });
+      } catch (err) {
+        // The report is already in the thread; the files are a convenience.
+        this.log.warn({ code: toFeishuError(err).code, file: file.name, lang }, 'report file upload failed');
+      }
     }
   }
 

@@ -53,7 +53,7 @@ export function createSlack(settings: SlackSettings, opts: SlackOptions): SlackC
   // Edits and status calls fail fast on 429 instead of pausing the shared client's queue.
   const quiet = new WebClient(settings.botToken, { ...clientOptions, rejectRateLimitedCalls: true, retryConfig: { retries: 0 } });
   const editor = new SlackEditor(quiet, log, opts.budget);
-  const platform = new SlackPlatform(app.client, editor, quiet, log);
+  const platform = new SlackPlatform(app.client, editor, quiet, log, ['files.slack.com', new URL(settings.apiUrl).host]);
   let running = false;
 
   // Work happens after the acknowledgement: Bolt acks Events API payloads before listeners run.

@@ -1,5 +1,5 @@
 import type { KnownBlock } from '@slack/types';
-import { strings, type Strings } from '../../core/i18n.js';
+import { failureText, strings, type Strings } from '../../core/i18n.js';
 import { clip, progressText, type Marks } from '../../core/progress-text.js';
 import type { View } from '../platform.js';
 import { escapeMrkdwn, neutraliseMarkdown } from './escape.js';
@@ -29,7 +29,7 @@ export function renderView(view: View, thread: string): SlackMessage {
 function clarify(view: Extract<View, { kind: 'clarify' }>, thread: string, t: Strings): SlackMessage {
   const blocks: KnownBlock[] = [];
   if (view.failure) {
-    blocks.push(section(`:warning: *${t.failed}* ${escapeMrkdwn(t.errors[view.failure.code])}`));
+    blocks.push(section(`:warning: *${t.failed}* ${escapeMrkdwn(failureText(t, view.failure))}`));
     if (view.failure.retryable) blocks.push(buttons([[t.retry, ACTIONS.retry, 'primary']], thread));
     return { text: t.failed, blocks };
   }

@@ -1,4 +1,4 @@
-import type { ActionName, Inbound } from '../platform.js';
+import type { ActionName, FileRef, Inbound } from '../platform.js';
 import { ACTIONS } from './blocks.js';
 
 export interface SlackThread {
@@ -43,11 +43,20 @@ export interface SlackMessageEvent {
   channel: string;
   channel_type?: string;
   team?: string;
+  files?: { id: string; name?: string; size?: number; url_private_download?: string; url_private?: string }[];
+}
+
+/** Files attached to a request, as the bot can download them later. */
+function filesOf(e: SlackMessageEvent): FileRef[] | undefined {
+  const files = (e.files ?? [])
+    .map((f) => ({ id: f.id, name: f.name ?? f.id, size: f.size ?? 0, url: f.url_private_download ?? f.url_private }))
+    .filter((f) => f.url);
+  return files.length ? files : undefined;
 }
 
 /** `app_mention` → a new request (or a reply, when inside a thread the bot runs: the engine decides). */
 export function fromMention(e: SlackMessageEvent, team: string, botUserId: string | undefined): Inbound | undefined {
-  if (e.subtype || e.bot_id || !e.user || e.user === botUserId) return undefined;
+  if ((e.subtype && e.subtype !== 'file_share') || e.bot_id || !e.user || e.user === botUserId) return undefined;
   return {
     platform: 'slack',
     kind: 'mention',
@@ -57,26 +66,27 @@ export function fromMention(e: SlackMessageEvent, team: string, botUserId: strin
     user: e.user,
     channel: e.channel,
     text: plainText(e.text ?? '', botUserId),
+    files: filesOf(e),
   };
 }
 
 /** `message.*` → a reply in a thread, or a new request in a direct message. Edits, joins and bots are ignored. */
 export function fromMessage(e: SlackMessageEvent, team: string, botUserId: string | undefined): Inbound | undefined {
-  if (e.subtype || e.bot_id || !e.user || e.user === botUserId) return undefined;
+  if ((e.subtype && e.subtype !== 'file_share') || e.bot_id || !e.user || e.user === botUserId) return undefined;
   const dm = e.channel_type === 'im';
   // In channels a message that mentions the bot also arrives as app_mention, which handles it.
   if (!dm && botUserId && e.text?.includes(`<@${botUserId}`)) return undefined;
   const inThread = e.thread_ts !== undefined && e.thread_ts !== e.ts;
   if (!inThread && !dm) return undefined;
-  return {
+  const base = {
     platform: 'slack',
-    kind: inThread ? 'reply' : 'mention',
     thread: threadKey({ team, channel: e.channel, threadTs: e.thread_ts ?? e.ts }),
     eventId: `${e.channel}:${e.ts}`,
     user: e.user,
     channel: e.channel,
     text: plainText(e.text ?? '', botUserId),
   };
+  return inThread ? { ...base, kind: 'reply' } : { ...base, kind: 'mention', files: filesOf(e) };
 }
 
 const ACTION_NAMES: Record<string, ActionName> = {

@@ -2,8 +2,8 @@ import type { WebClient } from '@slack/web-api';
 import type { Lang } from '../../core/i18n.js';
 import type { Logger } from '../../core/logger.js';
 import { splitMarkdown } from '../../core/markdown.js';
-import { slug, type Report } from '../../core/report.js';
-import type { Platform, ThreadKey, View } from '../platform.js';
+import { reportFiles, type Report } from '../../core/report.js';
+import type { FileRef, Platform, ThreadKey, View } from '../platform.js';
 import { renderView } from './blocks.js';
 import type { SlackEditor } from './editor.js';
 import { escapeMrkdwn, neutraliseMarkdown } from './escape.js';
@@ -26,6 +26,8 @@ export class SlackPlatform implements Platform {
     /** A client that rejects rate-limited calls, for calls that may fail quietly. */
     private readonly quiet: WebClient,
     private readonly log: Logger,
+    /** Hosts that serve attached files: files.slack.com, and the API host (a fake in tests). */
+    private readonly fileHosts: string[] = ['files.slack.com'],
   ) {}
 
   async post(thread: ThreadKey, view: View): Promise<string> {
@@ -55,19 +57,30 @@ export class SlackPlatform implements Platform {
     for (const part of splitMarkdown(neutraliseMarkdown(report.referencesMarkdown), REPORT_PART_MAX)) {
       await this.postMarkdown(channel, threadTs, part, report.title);
     }
-    try {
-      await this.web.filesUploadV2({
-        channel_id: channel,
-        thread_ts: threadTs,
-        file: Buffer.from(report.markdown, 'utf8'),
-        filename: `${slug(report.title)}.md`,
-        title: report.title,
-        snippet_type: 'markdown',
-      } as never);
-    } catch (err) {
-      // The report is already in the thread; the file is a convenience.
-      this.log.warn({ err: errorCode(err), lang }, 'report file upload failed');
+    for (const file of reportFiles(report)) {
+      try {
+        await this.web.filesUploadV2({
+          channel_id: channel,
+          thread_ts: threadTs,
+          file: Buffer.from(file.content, 'utf8'),
+          filename: file.name,
+          title: file.name.endsWith('.md') ? report.title : file.name,
+          ...(file.name.endsWith('.md') ? { snippet_type: 'markdown' } : {}),
+        } as never);
+      } catch (err) {
+        // The report is already in the thread; the files are a convenience.
+        this.log.warn({ err: errorCode(err), file: file.name, lang }, 'report file upload failed');
+      }
     }
+  }
+
+  /** Downloads a file a person attached, with the bot token; the token is only ever sent to Slack's own hosts. */
+  async download(_thread: ThreadKey, file: FileRef): Promise<Uint8Array> {
+    const url = new URL(file.url ?? '');
+    if (!this.fileHosts.includes(url.host)) throw new Error(`refusing to send the bot token to ${url.host}`);
+    const res = await fetch(url, { headers: { authorization: `Bearer ${this.web.token}` }, redirect: 'manual' });
+    if (res.status !== 200) throw new Error(`Slack answered HTTP ${res.status} for file ${file.id}`);
+    return new Uint8Array(await res.arrayBuffer());
   }
 
   async setStatus(thread: ThreadKey, status: string | null): Promise<void> {

@@ -1,6 +1,6 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { slug, type Report } from '../../core/report.js';
+import { reportFiles, type Report } from '../../core/report.js';
 import type { Lang } from '../../core/i18n.js';
 import type { Platform, ThreadKey, View } from '../platform.js';
 import { viewLines } from './render.js';
@@ -41,9 +41,11 @@ export class TerminalPlatform implements Platform {
 
   async postReport(_thread: ThreadKey, report: Report, _lang: Lang): Promise<void> {
     await mkdir(this.reportsDir, { recursive: true });
-    const path = join(this.reportsDir, `${this.clock().toISOString().slice(0, 10)}-${slug(report.title)}.md`);
-    await writeFile(path, report.markdown);
-    this.reportPath = path;
+    const day = this.clock().toISOString().slice(0, 10);
+    const [markdown, ...others] = reportFiles(report);
+    this.reportPath = join(this.reportsDir, `${day}-${markdown!.name}`);
+    await writeFile(this.reportPath, markdown!.content);
+    for (const file of others) await writeFile(join(this.reportsDir, `${day}-${file.name}`), file.content);
   }
 
   private print(view: View, redraw: boolean): void {

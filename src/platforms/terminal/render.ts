@@ -1,5 +1,5 @@
 import { elapsedSeconds } from '../../core/progress.js';
-import { strings } from '../../core/i18n.js';
+import { failureText, strings } from '../../core/i18n.js';
 import type { View } from '../platform.js';
 
 /** A progress view as a few plain lines: state and phase, the current round and its query, sources, tokens, time. */
@@ -10,7 +10,7 @@ export function progressLines(view: Extract<View, { kind: 'progress' }>): string
   if (view.state === 'queued') lines.push(view.position ? t.queued(view.position) : t.starting);
   else if (view.state === 'done') lines.push(t.done);
   else if (view.state === 'cancelled') lines.push(t.cancelled);
-  else if (view.state === 'failed') lines.push(`${t.failed} ${view.failure ? t.errors[view.failure.code] : ''}`.trim());
+  else if (view.state === 'failed') lines.push(`${t.failed} ${failureText(t, view.failure)}`.trim());
   else lines.push(p ? (t.phase[p.phase] ?? p.phase) : t.starting);
   if (p) {
     const round = p.rounds.at(-1);
@@ -27,7 +27,7 @@ export function viewLines(view: View): string[] {
     case 'notice':
       return [view.text];
     case 'clarify':
-      if (view.failure) return [`${t.failed} ${t.errors[view.failure.code]}`];
+      if (view.failure) return [`${t.failed} ${failureText(t, view.failure)}`];
       if (view.state === 'cancelled') return [t.cancelled];
       return view.question ? [t.clarifyIntro, view.question] : [t.thinking];
     case 'progress':
