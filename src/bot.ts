@@ -3,6 +3,7 @@ import type { Config } from './config.js';
 import { Engine } from './core/engine.js';
 import { silentLogger, type Logger } from './core/logger.js';
 import { createHttpServer, listen } from './http.js';
+import { createMetrics } from './metrics.js';
 import { createFeishu, type FeishuConnection, type FeishuOptions } from './platforms/feishu/app.js';
 import { createSlack, type SlackConnection, type SlackOptions } from './platforms/slack/app.js';
 import type { Platform } from './platforms/platform.js';
@@ -38,6 +39,7 @@ export async function startBot(config: Config, opts: BotOptions = {}): Promise<B
   const slack = config.slack ? createSlack(config.slack, { handle, log, ...opts.slack }) : undefined;
   const feishu = config.feishu ? createFeishu(config.feishu, { handle, log, ...opts.feishu }) : undefined;
   const platforms: Platform[] = [slack?.platform, feishu?.platform].filter((p): p is NonNullable<typeof p> => p !== undefined);
+  const metrics = createMetrics({ store, load: () => engine!.load(), platforms: () => platforms });
   engine = new Engine({
     store,
     backend: opts.backend ?? createBackend(config),
@@ -47,10 +49,12 @@ export async function startBot(config: Config, opts: BotOptions = {}): Promise<B
     format: config.research.format,
     logger: log,
     progressIntervalMs: opts.progressIntervalMs,
+    telemetry: metrics.telemetry,
   });
   const server = createHttpServer({
     slack: slack?.requestListener,
     feishu: feishu?.requestListener,
+    metrics: async () => ({ contentType: metrics.registry.contentType, body: await metrics.registry.metrics() }),
     ready: async () => (await store.ping()) && (slack?.connected() ?? true) && (feishu?.connected() ?? true),
   });
   const port = await listen(server, config.port, opts.host);

@@ -9,9 +9,11 @@ export interface HttpRoutes {
   feishu?: Handler;
   /** True when the store and every enabled platform are connected. */
   ready: () => Promise<boolean>;
+  /** GET /metrics: Prometheus text format. */
+  metrics?: () => Promise<{ contentType: string; body: string }>;
 }
 
-/** The one HTTP server on PORT: /healthz and the webhook endpoints. */
+/** The one HTTP server on PORT: /healthz, /metrics and the webhook endpoints. */
 export function createHttpServer(routes: HttpRoutes): Server {
   return createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
@@ -19,6 +21,13 @@ export function createHttpServer(routes: HttpRoutes): Server {
       void routes.ready().then(
         (ok) => res.writeHead(ok ? 200 : 503, { 'content-type': 'application/json' }).end(JSON.stringify({ ready: ok })),
         () => res.writeHead(503).end('{"ready":false}'),
+      );
+      return;
+    }
+    if (req.method === 'GET' && path === '/metrics' && routes.metrics) {
+      void routes.metrics().then(
+        (m) => res.writeHead(200, { 'content-type': m.contentType }).end(m.body),
+        () => res.writeHead(500).end(),
       );
       return;
     }

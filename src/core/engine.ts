@@ -4,6 +4,7 @@ import type { Inbound, Platform, RunState, ThreadKey } from '../platforms/platfo
 import { isActive, RUNNING_STATES, transition, type Effect, type Input, type Result, type Rules, type ThreadState } from './conversation.js';
 import { strings, type Lang } from './i18n.js';
 import { silentLogger, type Logger } from './logger.js';
+import { noTelemetry, type Telemetry } from './telemetry.js';
 import { advance, isMilestone, startProgress, type Progress } from './progress.js';
 import { buildReport } from './report.js';
 import { clarifyView, progressView } from './views.js';
@@ -30,6 +31,7 @@ export interface EngineOptions {
   eventTtlMs?: number;
   /** Least time between two progress views of one run, unless the phase or round changed. */
   progressIntervalMs?: number;
+  telemetry?: Telemetry;
 }
 
 const BILLED_STATES: RunState[] = ['queued', 'researching'];
@@ -41,6 +43,7 @@ export class Engine {
   private readonly queue: PQueue;
   private readonly clock: () => number;
   private readonly log: Logger;
+  private readonly telemetry: Telemetry;
   private readonly running = new Map<ThreadKey, AbortController>();
   private readonly waiting: ThreadKey[] = [];
   private readonly live = new Map<ThreadKey, Progress>();
@@ -55,6 +58,12 @@ export class Engine {
     this.queue = new PQueue({ concurrency: opts.limits.maxConcurrent });
     this.clock = opts.clock ?? Date.now;
     this.log = opts.logger ?? silentLogger;
+    this.telemetry = opts.telemetry ?? noTelemetry;
+  }
+
+  /** Research runs streaming now and waiting for a slot. */
+  load(): { running: number; queued: number } {
+    return { running: this.running.size, queued: this.waiting.length };
   }
 
   /** Handles one inbound event. Resolves when its immediate effects are done (research runs in the background). */
@@ -356,10 +365,12 @@ export class Engine {
         s.step === 1
           ? { type: 'clarified', question: result.answer.trim(), now: this.clock() }
           : { type: 'answered', result, usage: progress.usage, now: this.clock() };
+      if (progress.usage) this.telemetry.tokensUsed(progress.usage);
     } catch (err) {
       // Cancelled by the person (already recorded) or by shutdown (left for recovery).
       if (signal.aborted) return;
       const error = err instanceof ResearchError ? err : undefined;
+      this.telemetry.researchFailed(error?.code ?? 'internal');
       if (!error) this.log.error({ thread: s.key, err }, 'research run failed unexpectedly');
       else this.log.warn({ thread: s.key, code: error.code, requestId: error.requestId, status: error.status }, 'research run failed');
       input = { type: 'failed', code: error?.code ?? 'internal', detail: error?.code === 'file_rejected' ? error.message : error?.upstreamCode, retryable: error ? error.retryable || error.code === 'quota' : true, now: this.clock() };

@@ -61,9 +61,22 @@ export type View =
     }
   | { kind: 'notice'; lang: Lang; text: string };
 
+/** A platform's API trouble, counted for metrics. */
+export class PlatformStats {
+  readonly errors = new Map<string, number>();
+  rateLimited = 0;
+  tokenRefreshes = 0;
+
+  error(code: string | number | undefined): void {
+    const key = String(code ?? 'unknown');
+    this.errors.set(key, (this.errors.get(key) ?? 0) + 1);
+  }
+}
+
 /** A platform's outbound side: the core calls these and nothing else. */
 export interface Platform {
   readonly name: string;
+  readonly stats?: PlatformStats;
   /** Posts a view in the thread; returns the id of the posted message. */
   post(thread: ThreadKey, view: View): Promise<string>;
   /**

@@ -87,6 +87,11 @@ export class SqliteStore implements ThreadStore {
     return rows.map((r) => ({ ...(JSON.parse(r.data) as ThreadState), version: r.version }));
   }
 
+  async countByState(): Promise<Partial<Record<RunState, number>>> {
+    const rows = this.db.prepare<[], { state: RunState; n: number }>('SELECT state, COUNT(*) AS n FROM threads GROUP BY state').all();
+    return Object.fromEntries(rows.map((r) => [r.state, r.n]));
+  }
+
   async countByUser(user: string, states: RunState[]): Promise<number> {
     const row = this.db
       .prepare<string[], { n: number }>(`SELECT COUNT(*) AS n FROM threads WHERE requester = ? AND state IN (${states.map(() => '?').join(',')})`)

@@ -21,6 +21,8 @@ export interface ThreadStore {
   /** Adds one to a user's research runs of a day and returns the new count. */
   countRun(user: string, day: string): Promise<number>;
   runsOn(user: string, day: string): Promise<number>;
+  /** Threads by state, for metrics. */
+  countByState(): Promise<Partial<Record<RunState, number>>>;
   ping(): Promise<boolean>;
   close(): Promise<void>;
 }

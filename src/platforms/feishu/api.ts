@@ -1,6 +1,7 @@
 import * as lark from '@larksuiteoapi/node-sdk';
 import PQueue from 'p-queue';
 import type { Logger } from '../../core/logger.js';
+import { PlatformStats } from '../platform.js';
 
 /** Token codes after which the cached tenant_access_token is dropped and the call retried once. */
 const TOKEN_CODES = new Set([99991663, 99991661, 99991668]);
@@ -68,8 +69,8 @@ export class FeishuApi {
   readonly client: lark.Client;
   private readonly cache = new lark.DefaultCache();
   private readonly limiter = new PQueue({ intervalCap: CALLS_PER_SECOND, interval: 1000 });
-  /** Token retries and rate-limit waits, for metrics and tests. */
-  readonly stats = { tokenRefreshes: 0, rateLimited: 0, errors: 0 };
+  /** Token retries, rate-limit waits and refusals, for metrics. */
+  readonly stats = new PlatformStats();
 
   constructor(
     private readonly settings: FeishuCredentials,
@@ -139,7 +140,7 @@ export class FeishuApi {
           await new Promise((r) => setTimeout(r, waitMs));
           continue;
         }
-        this.stats.errors++;
+        this.stats.error(e.code);
         throw e;
       }
     }

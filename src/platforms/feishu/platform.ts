@@ -2,7 +2,7 @@ import type { Lang } from '../../core/i18n.js';
 import type { Logger } from '../../core/logger.js';
 import { splitMarkdown } from '../../core/markdown.js';
 import { reportFiles, type Report } from '../../core/report.js';
-import type { Platform, ThreadKey, View } from '../platform.js';
+import type { Platform, PlatformStats, ThreadKey, View } from '../platform.js';
 import { toFeishuError, type FeishuApi } from './api.js';
 import { renderCard, reportCard, type Card } from './cards.js';
 import { cardMarkdown } from './escape.js';
@@ -18,12 +18,15 @@ export const TABLES_PER_CARD = 3;
 
 export class FeishuPlatform implements Platform {
   readonly name = 'feishu';
+  readonly stats: PlatformStats;
 
   constructor(
     private readonly api: FeishuApi,
     private readonly patcher: CardPatcher,
     private readonly log: Logger,
-  ) {}
+  ) {
+    this.stats = api.stats;
+  }
 
   async post(thread: ThreadKey, view: View): Promise<string> {
     const { messageId } = await this.api.reply(parseThreadKey(thread).root, 'interactive', renderCard(view, thread));

@@ -1,8 +1,8 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { App, HTTPReceiver, LogLevel, SocketModeReceiver, type Receiver } from '@slack/bolt';
-import { WebClient, type WebClientOptions } from '@slack/web-api';
+import { WebClient, WebClientEvent, type WebClientOptions } from '@slack/web-api';
 import type { Logger } from '../../core/logger.js';
-import type { Inbound } from '../platform.js';
+import { PlatformStats, type Inbound } from '../platform.js';
 import { ACTIONS } from './blocks.js';
 import { SlackEditor, type EditBudget } from './editor.js';
 import { fromAction, fromMention, fromMessage, type SlackMessageEvent } from './inbound.js';
@@ -52,8 +52,11 @@ export function createSlack(settings: SlackSettings, opts: SlackOptions): SlackC
   const app = new App({ token: settings.botToken, receiver, clientOptions, logLevel: LogLevel.ERROR });
   // Edits and status calls fail fast on 429 instead of pausing the shared client's queue.
   const quiet = new WebClient(settings.botToken, { ...clientOptions, rejectRateLimitedCalls: true, retryConfig: { retries: 0 } });
-  const editor = new SlackEditor(quiet, log, opts.budget);
-  const platform = new SlackPlatform(app.client, editor, quiet, log, ['files.slack.com', new URL(settings.apiUrl).host]);
+  const stats = new PlatformStats();
+  const editor = new SlackEditor(quiet, log, opts.budget, stats);
+  const platform = new SlackPlatform(app.client, editor, quiet, log, ['files.slack.com', new URL(settings.apiUrl).host], stats);
+  // The main client waits out a 429 and retries; each wait is counted.
+  app.client.on(WebClientEvent.RATE_LIMITED, () => stats.rateLimited++);
   let running = false;
 
   // Work happens after the acknowledgement: Bolt acks Events API payloads before listeners run.

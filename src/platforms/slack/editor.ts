@@ -1,5 +1,6 @@
 import type { WebClient } from '@slack/web-api';
 import type { Logger } from '../../core/logger.js';
+import { PlatformStats } from '../platform.js';
 
 export interface EditBudget {
   /** Sustained chat.update calls per minute for the whole workspace (Slack's Tier 3 is about 50). */
@@ -41,6 +42,7 @@ export class SlackEditor {
     private readonly client: WebClient,
     private readonly log: Logger,
     private readonly budget: EditBudget = DEFAULT_BUDGET,
+    private readonly stats = new PlatformStats(),
   ) {
     this.tokens = budget.burst;
   }
@@ -127,10 +129,12 @@ export class SlackEditor {
   private retryLater(key: string, edit: Pending, err: unknown): void {
     const e = err as { code?: string; retryAfter?: number; data?: { error?: string } };
     if (e.code === 'slack_webapi_rate_limited_error') {
+      this.stats.rateLimited++;
       this.pausedUntil = Date.now() + (e.retryAfter ?? 1) * 1000;
       this.tokens = 0;
     } else {
       this.log.warn({ error: e.data?.error ?? e.code, final: edit.final }, 'chat.update failed');
+      this.stats.error(e.data?.error ?? e.code);
       const permanent = ['message_not_found', 'cant_update_message', 'channel_not_found', 'is_archived', 'invalid_blocks', 'msg_too_long'];
       if (permanent.includes(e.data?.error ?? '') || !edit.final || edit.attempts >= 5) return;
     }

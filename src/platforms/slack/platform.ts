@@ -3,7 +3,7 @@ import type { Lang } from '../../core/i18n.js';
 import type { Logger } from '../../core/logger.js';
 import { splitMarkdown } from '../../core/markdown.js';
 import { reportFiles, type Report } from '../../core/report.js';
-import type { FileRef, Platform, ThreadKey, View } from '../platform.js';
+import { PlatformStats, type FileRef, type Platform, type ThreadKey, type View } from '../platform.js';
 import { renderView } from './blocks.js';
 import type { SlackEditor } from './editor.js';
 import { escapeMrkdwn, neutraliseMarkdown } from './escape.js';
@@ -28,12 +28,18 @@ export class SlackPlatform implements Platform {
     private readonly log: Logger,
     /** Hosts that serve attached files: files.slack.com, and the API host (a fake in tests). */
     private readonly fileHosts: string[] = ['files.slack.com'],
+    readonly stats = new PlatformStats(),
   ) {}
 
   async post(thread: ThreadKey, view: View): Promise<string> {
     const { channel, threadTs } = parseThreadKey(thread);
     const msg = renderView(view, thread);
-    const res = await this.web.chat.postMessage({ channel, thread_ts: threadTs, ...msg, unfurl_links: false, unfurl_media: false });
+    const res = await this.web.chat
+      .postMessage({ channel, thread_ts: threadTs, ...msg, unfurl_links: false, unfurl_media: false })
+      .catch((err: unknown) => {
+        this.stats.error(errorCode(err));
+        throw err;
+      });
     const ts = res.ts ?? '';
     this.shown.set(ts, signature(view));
     return ts;
@@ -69,6 +75,7 @@ export class SlackPlatform implements Platform {
         } as never);
       } catch (err) {
         // The report is already in the thread; the files are a convenience.
+        this.stats.error(errorCode(err));
         this.log.warn({ err: errorCode(err), file: file.name, lang }, 'report file upload failed');
       }
     }
@@ -117,6 +124,7 @@ export class SlackPlatform implements Platform {
       });
     } catch (err) {
       const code = errorCode(err);
+      this.stats.error(code);
       if (depth < 3 && ['msg_too_long', 'msg_blocks_too_long', 'invalid_blocks'].includes(code ?? '')) {
         for (const half of splitMarkdown(markdown, Math.floor(markdown.length / 2) + 1)) {
           await this.postMarkdown(channel, threadTs, half, fallback, depth + 1);

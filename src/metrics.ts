@@ -1,0 +1,74 @@
+import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
+import type { Telemetry } from './core/telemetry.js';
+import type { Platform } from './platforms/platform.js';
+import type { ThreadStore } from './store/store.js';
+
+export interface MetricsSources {
+  store: ThreadStore;
+  load: () => { running: number; queued: number };
+  platforms: () => Platform[];
+}
+
+export interface Metrics {
+  registry: Registry;
+  telemetry: Telemetry;
+}
+
+/**
+ * Prometheus metrics on their own registry: conversations by state, the research queue, DashScope errors by
+ * code, platform API errors and rate-limit hits, tokens used, and Node's process metrics (memory, CPU,
+ * event-loop delay). Gauges are read when scraped.
+ */
+export function createMetrics(src: MetricsSources): Metrics {
+  const registry = new Registry();
+  collectDefaultMetrics({ register: registry, prefix: 'drb_' });
+  new Gauge({
+    name: 'drb_threads',
+    help: 'Conversations by state.',
+    labelNames: ['state'],
+    registers: [registry],
+    async collect() {
+      this.reset();
+      for (const [state, n] of Object.entries(await src.store.countByState())) this.set({ state }, n ?? 0);
+    },
+  });
+  new Gauge({
+    name: 'drb_research_runs',
+    help: 'Research runs streaming now (running) and waiting for a slot (queued).',
+    labelNames: ['status'],
+    registers: [registry],
+    collect() {
+      const { running, queued } = src.load();
+      this.set({ status: 'running' }, running);
+      this.set({ status: 'queued' }, queued);
+    },
+  });
+  const platformGauge = (name: string, help: string, read: (p: Platform) => [Record<string, string>, number][]) =>
+    new Gauge({
+      name,
+      help,
+      labelNames: ['platform', 'code'],
+      registers: [registry],
+      collect() {
+        this.reset();
+        for (const p of src.platforms()) for (const [labels, n] of read(p)) this.set({ platform: p.name, ...labels }, n);
+      },
+    });
+  platformGauge('drb_platform_api_errors', 'Chat platform API calls refused since start, by error code.', (p) =>
+    [...(p.stats?.errors ?? [])].map(([code, n]) => [{ code }, n]),
+  );
+  platformGauge('drb_platform_rate_limited', 'Chat platform rate-limit answers (429 and the like) since start.', (p) => [[{}, p.stats?.rateLimited ?? 0]]);
+  platformGauge('drb_platform_token_refreshes', 'Access tokens refused and fetched again since start.', (p) => [[{}, p.stats?.tokenRefreshes ?? 0]]);
+  const failures = new Counter({ name: 'drb_research_failures_total', help: 'Research runs that failed, by error code.', labelNames: ['code'], registers: [registry] });
+  const tokens = new Counter({ name: 'drb_tokens_total', help: 'DashScope tokens used by finished research.', labelNames: ['kind'], registers: [registry] });
+  return {
+    registry,
+    telemetry: {
+      researchFailed: (code) => failures.inc({ code }),
+      tokensUsed: (usage) => {
+        tokens.inc({ kind: 'input' }, usage.inputTokens);
+        tokens.inc({ kind: 'output' }, usage.outputTokens);
+      },
+    },
+  };
+}
