@@ -46,6 +46,7 @@ export class FakeFeishu {
   readonly failures: { path: RegExp; answer: Answer }[] = [];
   tokensIssued = 0;
   private validTokens = new Set<string>();
+  private readonly byUuid = new Map<string, FakeFeishuMessage>();
   private readonly hits = new Map<string, number[]>();
   private server: Server | undefined;
   private seq = 0;
@@ -206,6 +207,9 @@ export class FakeFeishu {
   }
 
   private reply(parentId: string, body: Record<string, unknown>): Answer {
+    // The same uuid within an hour sends nothing new (request-level idempotency).
+    const earlier = typeof body.uuid === 'string' ? this.byUuid.get(body.uuid) : undefined;
+    if (earlier) return { status: 200, body: { code: 0, msg: 'success', data: { message_id: earlier.message_id, root_id: earlier.root_id, thread_id: earlier.thread_id, chat_id: earlier.chat_id } } };
     const parent = this.messages.get(parentId);
     if (!parent) return { status: 400, body: { code: 230011, msg: 'The message was withdrawn or not found.' } };
     const msgType = String(body.msg_type);
@@ -235,6 +239,7 @@ export class FakeFeishu {
       history: [content],
     };
     this.messages.set(id, msg);
+    if (typeof body.uuid === 'string') this.byUuid.set(body.uuid, msg);
     return { status: 200, body: { code: 0, msg: 'success', data: { message_id: id, root_id: root, parent_id: parentId, thread_id: msg.thread_id, chat_id: msg.chat_id, msg_type: msgType } } };
   }
 

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import * as lark from '@larksuiteoapi/node-sdk';
 import PQueue from 'p-queue';
 import type { Logger } from '../../core/logger.js';
@@ -95,10 +96,12 @@ export class FeishuApi {
 
   /** Replies to a message inside its thread (creating the thread at its root). */
   async reply(messageId: string, msgType: 'interactive' | 'file' | 'text', content: unknown): Promise<Sent> {
+    // One uuid for every attempt of this message, so a retry after a lost answer cannot post it twice.
+    const uuid = randomUUID();
     const res = await this.call<{ data?: { message_id?: string; thread_id?: string } }>(() =>
       this.client.im.v1.message.reply({
         path: { message_id: messageId },
-        data: { msg_type: msgType, content: JSON.stringify(content), reply_in_thread: true },
+        data: { msg_type: msgType, content: JSON.stringify(content), reply_in_thread: true, uuid },
       }),
     );
     return { messageId: res.data?.message_id ?? '', threadId: res.data?.thread_id };
@@ -131,6 +134,12 @@ export class FeishuApi {
           this.stats.tokenRefreshes++;
           await this.cache.set(lark.CTenantAccessToken, '', 0, { namespace: this.settings.appId });
           this.log.info({ code: e.code }, 'feishu token rejected; fetching a new one');
+          continue;
+        }
+        const transient = e.status === undefined || e.status >= 500;
+        if (transient && attempt < MAX_RATE_RETRIES) {
+          this.log.warn({ code: e.code, status: e.status }, 'feishu unavailable; retrying');
+          await new Promise((r) => setTimeout(r, 500 * 3 ** attempt));
           continue;
         }
         if ((RATE_CODES.has(e.code) || e.status === 429) && attempt < MAX_RATE_RETRIES) {
