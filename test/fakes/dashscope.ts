@@ -46,6 +46,8 @@ export class FakeDashScope {
   frameDelayMs: number;
   question: string;
   script: ResearchScript;
+  /** Start and end (performance.now) of every stream that ran to its end. */
+  readonly streams: { start: number; end: number }[] = [];
   /** deep-search-agent: whether step 1 gets a question (true) or a report at once. */
   agentAsks = true;
   agentReport = agentReport();
@@ -181,6 +183,7 @@ export class FakeDashScope {
       }
     });
     const limit = behaviour.kind === 'ok' ? frames.length : Math.min(behaviour.afterFrames, frames.length);
+    const start = performance.now();
     for (let i = 0; i < limit && !clientGone; i++) {
       if (this.paused) await new Promise<void>((resolve) => this.gates.push(resolve));
       if (this.frameDelayMs > 0) await delay(this.frameDelayMs);
@@ -188,7 +191,10 @@ export class FakeDashScope {
       res.write(encode(i, frames[i]!));
     }
     if (clientGone) return;
-    if (behaviour.kind === 'ok') return void res.end();
+    if (behaviour.kind === 'ok') {
+      res.end(() => this.streams.push({ start, end: performance.now() }));
+      return;
+    }
     if (behaviour.kind === 'error-frame') {
       res.end(errorFrame(behaviour, limit));
     } else if (behaviour.kind === 'drop') {
