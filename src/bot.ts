@@ -27,7 +27,8 @@ export interface Bot {
   feishu?: FeishuConnection;
   server: Server;
   port: number;
-  stop(): Promise<void>;
+  /** Graceful stop: running research gets `graceMs` to finish; the rest is left for recovery. */
+  stop(graceMs?: number): Promise<void>;
 }
 
 /** Composition root: config → store → backend → engine → platforms → HTTP server, then recovery. */
@@ -69,8 +70,8 @@ export async function startBot(config: Config, opts: BotOptions = {}): Promise<B
     feishu,
     server,
     port,
-    async stop() {
-      await engine!.stop();
+    async stop(graceMs = 0) {
+      await engine!.stop(graceMs);
       await Promise.all([slack?.editor.drained(), feishu?.patcher.drained()]);
       await slack?.stop();
       await feishu?.stop();

@@ -98,11 +98,19 @@ export class Engine {
     }
   }
 
-  /** Stops taking work; running streams are closed and left as they are in the store, for recovery. */
-  async stop(): Promise<void> {
+  /**
+   * Stops taking work. Runs still waiting stay queued in the store; running research gets `graceMs` to finish
+   * and post its report, then its stream is closed and it is left in the store for recovery at the next start.
+   */
+  async stop(graceMs = 0): Promise<void> {
     this.stopping = true;
     this.queue.pause();
     this.queue.clear();
+    if (graceMs > 0 && this.running.size > 0) {
+      let timer: NodeJS.Timeout | undefined;
+      await Promise.race([this.queue.onIdle(), new Promise((r) => (timer = setTimeout(r, graceMs)))]);
+      clearTimeout(timer);
+    }
     for (const ac of this.running.values()) ac.abort();
     await this.queue.onIdle();
     await Promise.allSettled([...this.locks.values()]);

@@ -19,6 +19,18 @@ async function restart(a: ReturnType<typeof makeEngine>, dbPath: string) {
 }
 
 describe('restart recovery over the same SQLite file', () => {
+  it('a graceful stop lets running research finish and post its report within the grace period', async () => {
+    fake.frameDelayMs = 5;
+    const a = makeEngine(fake, { rules: { clarify: false } });
+    await a.engine.handle(mention('g1', 'topic'));
+    await expect.poll(() => fake.open).toBe(1);
+    await a.engine.stop(15_000);
+    expect(fake.clientAborts).toBe(0);
+    expect(a.platform.reports).toHaveLength(1);
+    expect(a.platform.progress('g1')?.state).toBe('done');
+    await a.store.close();
+  });
+
   it('a thread awaiting its answer takes the reply after a restart', async () => {
     const dbPath = tempDbPath();
     const a = makeEngine(fake, { dbPath });
