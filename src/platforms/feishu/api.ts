@@ -77,6 +77,7 @@ export class FeishuApi {
     private readonly settings: FeishuCredentials,
     private readonly log: Logger,
   ) {
+    // The SDK's shared axios instance has no timeout at all; a hung call would hold a report forever.
     lark.defaultHttpInstance.defaults.timeout = REQUEST_TIMEOUT_MS;
     this.client = new lark.Client({
       appId: settings.appId,
