@@ -54,38 +54,35 @@ function filesOf(e: SlackMessageEvent): FileRef[] | undefined {
   return files.length ? files : undefined;
 }
 
-/** `app_mention` → a new request (or a reply, when inside a thread the bot runs: the engine decides). */
-export function fromMention(e: SlackMessageEvent, team: string, botUserId: string | undefined): Inbound | undefined {
+/** What every message from a person carries; undefined for bots, edits, joins and the bot itself (a file share counts). */
+function fromPerson(e: SlackMessageEvent, team: string, botUserId: string | undefined) {
   if ((e.subtype && e.subtype !== 'file_share') || e.bot_id || !e.user || e.user === botUserId) return undefined;
   return {
     platform: 'slack',
-    kind: 'mention',
     thread: threadKey({ team, channel: e.channel, threadTs: e.thread_ts ?? e.ts }),
     // The message's identity: the same reply arriving as app_mention and as message counts once.
     eventId: `${e.channel}:${e.ts}`,
     user: e.user,
     channel: e.channel,
     text: plainText(e.text ?? '', botUserId),
-    files: filesOf(e),
   };
+}
+
+/** `app_mention` → a new request (or a reply, when inside a thread the bot runs: the engine decides). */
+export function fromMention(e: SlackMessageEvent, team: string, botUserId: string | undefined): Inbound | undefined {
+  const base = fromPerson(e, team, botUserId);
+  return base && { ...base, kind: 'mention', files: filesOf(e) };
 }
 
 /** `message.*` → a reply in a thread, or a new request in a direct message. Edits, joins and bots are ignored. */
 export function fromMessage(e: SlackMessageEvent, team: string, botUserId: string | undefined): Inbound | undefined {
-  if ((e.subtype && e.subtype !== 'file_share') || e.bot_id || !e.user || e.user === botUserId) return undefined;
+  const base = fromPerson(e, team, botUserId);
+  if (!base) return undefined;
   const dm = e.channel_type === 'im';
   // In channels a message that mentions the bot also arrives as app_mention, which handles it.
   if (!dm && botUserId && e.text?.includes(`<@${botUserId}`)) return undefined;
   const inThread = e.thread_ts !== undefined && e.thread_ts !== e.ts;
   if (!inThread && !dm) return undefined;
-  const base = {
-    platform: 'slack',
-    thread: threadKey({ team, channel: e.channel, threadTs: e.thread_ts ?? e.ts }),
-    eventId: `${e.channel}:${e.ts}`,
-    user: e.user,
-    channel: e.channel,
-    text: plainText(e.text ?? '', botUserId),
-  };
   return inThread ? { ...base, kind: 'reply' } : { ...base, kind: 'mention', files: filesOf(e) };
 }
 
