@@ -31,11 +31,6 @@ export interface FeishuCredentials {
   domain: string;
 }
 
-export interface Sent {
-  messageId: string;
-  threadId?: string;
-}
-
 /** FEISHU_DOMAIN for the SDK: Feishu (open.feishu.cn), Lark (open.larksuite.com) or a base URL as given. */
 export function sdkDomain(domain: string): lark.Domain | string {
   if (domain === 'feishu') return lark.Domain.Feishu;
@@ -95,17 +90,17 @@ export class FeishuApi {
     return res.bot.open_id;
   }
 
-  /** Replies to a message inside its thread (creating the thread at its root). */
-  async reply(messageId: string, msgType: 'interactive' | 'file' | 'text', content: unknown): Promise<Sent> {
+  /** Replies to a message inside its thread (creating the thread at its root); returns the new message's id. */
+  async reply(messageId: string, msgType: 'interactive' | 'file' | 'text', content: unknown): Promise<string> {
     // One uuid for every attempt of this message, so a retry after a lost answer cannot post it twice.
     const uuid = randomUUID();
-    const res = await this.call<{ data?: { message_id?: string; thread_id?: string } }>(() =>
+    const res = await this.call<{ data?: { message_id?: string } }>(() =>
       this.client.im.v1.message.reply({
         path: { message_id: messageId },
         data: { msg_type: msgType, content: JSON.stringify(content), reply_in_thread: true, uuid },
       }),
     );
-    return { messageId: res.data?.message_id ?? '', threadId: res.data?.thread_id };
+    return res.data?.message_id ?? '';
   }
 
   /** Replaces a sent card. */

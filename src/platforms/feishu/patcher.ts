@@ -1,4 +1,5 @@
 import type { Logger } from '../../core/logger.js';
+import { Drain } from '../drain.js';
 import { toFeishuError, type FeishuApi } from './api.js';
 import type { Card } from './cards.js';
 
@@ -25,7 +26,7 @@ interface Slot {
  */
 export class CardPatcher {
   private readonly slots = new Map<string, Slot>();
-  private readonly idle: (() => void)[] = [];
+  private readonly drain = new Drain();
 
   constructor(
     private readonly api: FeishuApi,
@@ -44,14 +45,7 @@ export class CardPatcher {
 
   /** Resolves when nothing is waiting, or after `timeoutMs`. */
   drained(timeoutMs = 5000): Promise<void> {
-    if (!this.busy()) return Promise.resolve();
-    return new Promise((resolve) => {
-      const timer = setTimeout(resolve, timeoutMs);
-      this.idle.push(() => {
-        clearTimeout(timer);
-        resolve();
-      });
-    });
+    return this.drain.wait(!this.busy(), timeoutMs);
   }
 
   stop(): void {
@@ -102,6 +96,6 @@ export class CardPatcher {
     // Keep the time of the last patch for one interval, so that the next patch still waits its turn.
     if (slot.final) forget();
     else slot.expiry = setTimeout(forget, this.intervalMs).unref();
-    if (!this.busy()) for (const resolve of this.idle.splice(0)) resolve();
+    if (!this.busy()) this.drain.settled();
   }
 }

@@ -29,8 +29,7 @@ export class FeishuPlatform implements Platform {
   }
 
   async post(thread: ThreadKey, view: View): Promise<string> {
-    const { messageId } = await this.api.reply(parseThreadKey(thread).root, 'interactive', renderCard(view, thread));
-    return messageId;
+    return this.api.reply(parseThreadKey(thread).root, 'interactive', renderCard(view, thread));
   }
 
   async update(thread: ThreadKey, messageId: string, view: View, final: boolean): Promise<void> {

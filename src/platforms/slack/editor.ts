@@ -1,5 +1,6 @@
 import type { WebClient } from '@slack/web-api';
 import type { Logger } from '../../core/logger.js';
+import { Drain } from '../drain.js';
 import { PlatformStats } from '../platform.js';
 
 export interface EditBudget {
@@ -36,7 +37,7 @@ export class SlackEditor {
   private pausedUntil = 0;
   private timer: NodeJS.Timeout | undefined;
   private sending = false;
-  private readonly idle: (() => void)[] = [];
+  private readonly drain = new Drain();
 
   constructor(
     private readonly client: WebClient,
@@ -64,14 +65,7 @@ export class SlackEditor {
 
   /** Resolves once nothing is waiting to be sent, or after `timeoutMs` (edits paused by a 429 may wait long). */
   drained(timeoutMs = 5000): Promise<void> {
-    if (this.pending.size === 0 && !this.sending) return Promise.resolve();
-    return new Promise((resolve) => {
-      const timer = setTimeout(resolve, timeoutMs);
-      this.idle.push(() => {
-        clearTimeout(timer);
-        resolve();
-      });
-    });
+    return this.drain.wait(this.pending.size === 0 && !this.sending, timeoutMs);
   }
 
   stop(): void {
@@ -109,7 +103,7 @@ export class SlackEditor {
     if (this.tokens < 1) return this.schedule(Math.ceil((1 - this.tokens) / (this.budget.perMinute / 60_000)));
     const entry = this.next();
     if (!entry) {
-      for (const resolve of this.idle.splice(0)) resolve();
+      this.drain.settled();
       return;
     }
     const [key, edit] = entry;
