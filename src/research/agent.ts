@@ -44,8 +44,8 @@ export function createAgentBackend(opts: AgentOptions): ResearchBackend {
         body: agentRequestBody(opts, req, sessionFiles),
         signal,
         idleTimeoutMs: opts.timeoutMs,
-        retries: opts.retries ?? 3,
-        retryBaseMs: opts.retryBaseMs ?? 1000,
+        retries: opts.retries,
+        retryBaseMs: opts.retryBaseMs,
         dispatcher: opts.dispatcher,
       });
       for await (const frame of frames) yield* mapper.map(frame.json);

@@ -45,8 +45,8 @@ export function createQwenBackend(opts: QwenOptions): ResearchBackend {
         body: qwenRequestBody(opts.model, req),
         signal,
         idleTimeoutMs: opts.idleTimeoutMs,
-        retries: opts.retries ?? 3,
-        retryBaseMs: opts.retryBaseMs ?? 1000,
+        retries: opts.retries,
+        retryBaseMs: opts.retryBaseMs,
         dispatcher: opts.dispatcher,
       });
       for await (const frame of frames) yield* mapper.map(frame.json);

@@ -18,9 +18,10 @@ export interface StreamOptions {
   signal?: AbortSignal;
   /** No bytes for this long ends the run with `timeout` (keep-alive frames count as bytes). */
   idleTimeoutMs: number;
-  /** Attempts after the first, made only before the first frame arrived. */
-  retries: number;
-  retryBaseMs: number;
+  /** Attempts after the first, made only before the first frame arrived (default 3). */
+  retries?: number;
+  /** The first backoff; each further one doubles it, with jitter (default 1 s). */
+  retryBaseMs?: number;
   dispatcher?: Dispatcher;
 }
 
@@ -47,8 +48,8 @@ export async function* streamDashScope(opts: StreamOptions): AsyncGenerator<Dash
       if (started && error.code === 'network') {
         error = new ResearchError('truncated', 'The connection to DashScope closed before the research finished.', { cause: err });
       }
-      if (started || attempt >= opts.retries || !RETRY_BEFORE_OUTPUT.has(error.code) || opts.signal?.aborted) throw error;
-      await sleep(backoff(opts.retryBaseMs, attempt), opts.signal);
+      if (started || attempt >= (opts.retries ?? 3) || !RETRY_BEFORE_OUTPUT.has(error.code) || opts.signal?.aborted) throw error;
+      await sleep(backoff(opts.retryBaseMs ?? 1000, attempt), opts.signal);
     }
   }
 }
