@@ -287,32 +287,27 @@ function checkCard(raw: string, card: Record<string, unknown>): { code: number; 
   return undefined;
 }
 
-/** The content of every markdown element in a card. */
-export function markdownOf(node: unknown): string[] {
+/** Every object in a card, depth first. */
+function nodes(node: unknown): Record<string, unknown>[] {
   if (!node || typeof node !== 'object') return [];
-  const n = node as Record<string, unknown>;
-  const own = n.tag === 'markdown' && typeof n.content === 'string' ? [n.content] : [];
-  return [...own, ...Object.values(n).flatMap((v) => (Array.isArray(v) ? v.flatMap(markdownOf) : markdownOf(v)))];
+  if (Array.isArray(node)) return node.flatMap(nodes);
+  return [node as Record<string, unknown>, ...Object.values(node).flatMap(nodes)];
+}
+
+/** The content of every markdown element in a card. */
+export function markdownOf(card: unknown): string[] {
+  return nodes(card).flatMap((n) => (n.tag === 'markdown' && typeof n.content === 'string' ? [n.content] : []));
 }
 
 /** Every text a person sees in a card: markdown and plain_text contents, and the header. */
 export function cardText(card: Record<string, unknown>): string {
-  const out: string[] = [];
-  const walk = (node: unknown) => {
-    if (!node || typeof node !== 'object') return;
-    const n = node as Record<string, unknown>;
-    if (typeof n.content === 'string') out.push(n.content);
-    for (const v of Object.values(n)) (Array.isArray(v) ? v.forEach(walk) : walk(v));
-  };
-  walk(card);
-  return out.join('\n');
+  return nodes(card)
+    .flatMap((n) => (typeof n.content === 'string' ? [n.content] : []))
+    .join('\n');
 }
 
-function findButtons(node: unknown): Record<string, unknown>[] {
-  if (!node || typeof node !== 'object') return [];
-  const n = node as Record<string, unknown>;
-  const own = n.tag === 'button' ? [n] : [];
-  return [...own, ...Object.values(n).flatMap((v) => (Array.isArray(v) ? v.flatMap(findButtons) : findButtons(v)))];
+function findButtons(card: unknown): Record<string, unknown>[] {
+  return nodes(card).filter((n) => n.tag === 'button');
 }
 
 export function encrypt(plaintext: string, key: string): string {
