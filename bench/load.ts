@@ -1,46 +1,11 @@
 /** Load figures of the whole bot (Slack, HTTP mode) against the local fakes, which run in the same process. */
 import { monitorEventLoopDelay } from 'node:perf_hooks';
-import { startBot, type Bot } from '../src/bot.js';
-import { loadConfig } from '../src/config.js';
-import { tempDbPath } from '../test/core/harness.js';
-import { FakeDashScope } from '../test/fakes/dashscope.js';
-import { FakeSlack, TEAM } from '../test/fakes/slack.js';
+import { TEAM } from '../test/fakes/slack.js';
+import { slackWorld } from '../test/slack/harness.js';
 
-interface World {
-  ds: FakeDashScope;
-  slack: FakeSlack;
-  bot: Bot;
-  endpoint: string;
-  close(): Promise<void>;
-}
-
-async function world(env: Record<string, string>, frameDelayMs: number): Promise<World> {
-  const ds = await new FakeDashScope({ frameDelayMs }).start();
-  const slack = await new FakeSlack().start();
-  const config = loadConfig({
-    DASHSCOPE_API_KEY: 'sk-bench',
-    DASHSCOPE_BASE_URL: ds.url,
-    SLACK_BOT_TOKEN: 'xoxb-test',
-    SLACK_SIGNING_SECRET: slack.signingSecret,
-    SLACK_API_URL: slack.apiUrl,
-    STORE_URL: `sqlite:${tempDbPath()}`,
-    PORT: '0',
-    SKIP_CLARIFICATION: 'true',
-    ...env,
-  });
-  const bot = await startBot(config, { host: '127.0.0.1' });
-  return {
-    ds,
-    slack,
-    bot,
-    endpoint: `http://127.0.0.1:${bot.port}/slack/events`,
-    async close() {
-      await bot.stop();
-      await slack.close();
-      await ds.close();
-    },
-  };
-}
+/** The bot against the fakes, with the production progress interval (1 s) and one DashScope stream per request. */
+const world = (env: Record<string, string>, frameDelayMs: number) =>
+  slackWorld({ SKIP_CLARIFICATION: 'true', ...env }, { frameDelayMs, progressIntervalMs: 1000 });
 
 let seq = 0;
 const ts = () => `1800000000.${String(++seq).padStart(6, '0')}`;

@@ -12,8 +12,11 @@ export interface SlackWorld {
   close(): Promise<void>;
 }
 
-export async function slackWorld(env: Record<string, string> = {}, opts: { socket?: boolean } = {}): Promise<SlackWorld> {
-  const ds = await new FakeDashScope().start();
+export async function slackWorld(
+  env: Record<string, string> = {},
+  opts: { socket?: boolean; frameDelayMs?: number; progressIntervalMs?: number } = {},
+): Promise<SlackWorld> {
+  const ds = await new FakeDashScope({ frameDelayMs: opts.frameDelayMs }).start();
   const slack = await new FakeSlack().start();
   const config = loadConfig({
     DASHSCOPE_API_KEY: 'sk-test',
@@ -26,7 +29,7 @@ export async function slackWorld(env: Record<string, string> = {}, opts: { socke
     MAX_CONCURRENT_RESEARCH: '10',
     ...env,
   });
-  const bot = await startBot(config, { host: '127.0.0.1', progressIntervalMs: 50 });
+  const bot = await startBot(config, { host: '127.0.0.1', progressIntervalMs: opts.progressIntervalMs ?? 50 });
   return {
     ds,
     slack,

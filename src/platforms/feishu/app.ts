@@ -50,15 +50,15 @@ export function createFeishu(settings: FeishuSettings, opts: FeishuOptions): Fei
   const api = new FeishuApi(settings, log);
   const patcher = new CardPatcher(api, log, opts.patchIntervalMs);
   const platform = new FeishuPlatform(api, patcher, log);
-  let botOpenId: string | undefined;
-  let resolveReady: () => void = () => {};
-  const ready = new Promise<void>((resolve) => (resolveReady = resolve));
+  // Known once start() asked Feishu; events that arrive before wait for it.
+  let setBotOpenId: (id: string) => void = () => {};
+  const botOpenId = new Promise<string>((resolve) => (setBotOpenId = resolve));
   let running = false;
 
-  const dispatch = (toInbound: () => Inbound | undefined) => {
-    void ready
-      .then(() => {
-        const inbound = toInbound();
+  const dispatch = (toInbound: (botOpenId: string) => Inbound | undefined) => {
+    void botOpenId
+      .then((id) => {
+        const inbound = toInbound(id);
         return inbound && opts.handle(inbound);
       })
       .catch((err: unknown) => log.error({ err }, 'handling failed'));
@@ -70,7 +70,7 @@ export function createFeishu(settings: FeishuSettings, opts: FeishuOptions): Fei
     loggerLevel: lark.LoggerLevel.warn,
   }).register({
     'im.message.receive_v1': async (data) => {
-      dispatch(() => fromMessage(data as unknown as MessageEvent, botOpenId!));
+      dispatch((id) => fromMessage(data as unknown as MessageEvent, id));
     },
     'card.action.trigger': async (data: unknown) => {
       dispatch(() => fromCardAction(data as CardActionEvent));
@@ -87,12 +87,11 @@ export function createFeishu(settings: FeishuSettings, opts: FeishuOptions): Fei
     requestListener: settings.connection === 'webhook' ? webhookHandler(dispatcher, settings) : undefined,
     async start() {
       try {
-        botOpenId = await api.botOpenId();
+        setBotOpenId(await api.botOpenId());
       } catch (err) {
         const e = toFeishuError(err);
         throw new Error(`Feishu refused the app credentials or bot info (${e.code}: ${e.message}). Check FEISHU_APP_ID, FEISHU_APP_SECRET and FEISHU_DOMAIN, and that the app has the bot capability.`);
       }
-      resolveReady();
       await longConnection?.start(dispatcher);
       running = true;
     },
