@@ -1,6 +1,6 @@
 /**
  * Scripted qwen-deep-research streams, frame for frame like the recorded captures in
- * shared/reference/dashscope-captures (incremental output, `fininshed` typo, cumulative usage).
+ * test/fixtures/dashscope-captures (incremental output, `fininshed` typo, cumulative usage).
  */
 
 export interface ScriptReference {

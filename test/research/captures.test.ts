@@ -5,7 +5,7 @@ import { QwenMapper } from '../../src/research/qwen.js';
 import { FrameDecoder } from '../../src/research/sse.js';
 import type { ResearchEvent } from '../../src/research/types.js';
 
-const dir = fileURLToPath(new URL('../../../shared/reference/dashscope-captures/', import.meta.url));
+const dir = fileURLToPath(new URL('../fixtures/dashscope-captures/', import.meta.url));
 const capture = (name: string) => readFileSync(`${dir}deep-research-${name}-sse.response.body.txt`);
 
 /** The recorded frames in the order a run produces them; each file ends with a single newline. */
