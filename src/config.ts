@@ -66,6 +66,7 @@ const SPECS = {
   FEISHU_CONNECTION: { schema: z.enum(['websocket', 'webhook']), example: 'websocket', default: 'websocket' },
   FEISHU_ENCRYPT_KEY: { schema: z.string().min(1), example: '…', secret: true },
   FEISHU_VERIFICATION_TOKEN: { schema: z.string().min(1), example: '…', secret: true },
+  FEISHU_ALLOW_TOKEN_ONLY: { schema: bool, example: 'false', default: 'false' },
   STORE_URL: {
     schema: z.string().regex(/^sqlite:.+/, 'must be sqlite:<path>'),
     example: 'sqlite:data/bot.db',
@@ -111,6 +112,8 @@ export interface Config {
     connection: 'websocket' | 'webhook';
     encryptKey?: string;
     verificationToken?: string;
+    /** Webhook without an encrypt key, checked by the verification token alone (unsigned, forgeable). */
+    allowTokenOnly: boolean;
   };
   storePath: string;
   port: number;
@@ -160,9 +163,16 @@ export function loadConfig(env: Record<string, string | undefined> = readEnviron
   }
   if (values.FEISHU_APP_ID !== undefined) requireWith('FEISHU_APP_SECRET', 'when FEISHU_APP_ID is set');
   if (values.FEISHU_APP_SECRET !== undefined) requireWith('FEISHU_APP_ID', 'when FEISHU_APP_SECRET is set');
-  if (values.FEISHU_APP_ID !== undefined && values.FEISHU_CONNECTION === 'webhook' && values.FEISHU_VERIFICATION_TOKEN === undefined) {
-    // A public webhook must be able to tell Feishu's requests from anyone else's.
-    requireWith('FEISHU_ENCRYPT_KEY', 'when FEISHU_CONNECTION=webhook (or set FEISHU_VERIFICATION_TOKEN)');
+  if (values.FEISHU_APP_ID !== undefined && values.FEISHU_CONNECTION === 'webhook') {
+    // A public webhook must tell Feishu's requests from anyone else's: only the encrypt key makes Feishu sign them.
+    if (!values.FEISHU_ALLOW_TOKEN_ONLY) {
+      requireWith(
+        'FEISHU_ENCRYPT_KEY',
+        'when FEISHU_CONNECTION=webhook, so that Feishu signs every request: set one in the Developer Console → the app → Events & Callbacks → Encryption Strategy → Encrypt Key, and copy it here (FEISHU_ALLOW_TOKEN_ONLY=true accepts unsigned requests instead, which anyone with the verification token can forge)',
+      );
+    } else if (values.FEISHU_ENCRYPT_KEY === undefined) {
+      requireWith('FEISHU_VERIFICATION_TOKEN', 'when FEISHU_ALLOW_TOKEN_ONLY=true and FEISHU_ENCRYPT_KEY is not set (Events & Callbacks → Encryption Strategy → Verification Token)');
+    }
   }
   if (problems.length > 0) throw new ConfigError(problems);
 
@@ -209,6 +219,7 @@ export function loadConfig(env: Record<string, string | undefined> = readEnviron
             connection: values.FEISHU_CONNECTION,
             encryptKey: values.FEISHU_ENCRYPT_KEY,
             verificationToken: values.FEISHU_VERIFICATION_TOKEN,
+            allowTokenOnly: values.FEISHU_ALLOW_TOKEN_ONLY,
           },
     storePath: values.STORE_URL.slice('sqlite:'.length),
     port: values.PORT,

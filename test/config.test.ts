@@ -43,6 +43,28 @@ describe('configuration', () => {
     expect(loadConfig({ SLACK_BOT_TOKEN: 'xoxb-1', SLACK_APP_TOKEN: 'xapp-1' }).slack?.appToken).toBe('xapp-1');
   });
 
+  it('requires the encrypt key for the Feishu webhook unless token-only is explicitly allowed', () => {
+    const webhook = { FEISHU_APP_ID: 'cli_1', FEISHU_APP_SECRET: 's', FEISHU_CONNECTION: 'webhook' };
+    // A verification token alone no longer passes: without the key Feishu does not sign requests.
+    const msg = problems({ ...webhook, FEISHU_VERIFICATION_TOKEN: 'vt' });
+    expect(msg).toContain('FEISHU_ENCRYPT_KEY: is required when FEISHU_CONNECTION=webhook');
+    expect(msg).toContain('Developer Console → the app → Events & Callbacks → Encryption Strategy → Encrypt Key');
+    expect(msg).toContain('FEISHU_ALLOW_TOKEN_ONLY=true');
+    expect(loadConfig({ ...webhook, FEISHU_ENCRYPT_KEY: 'ek' }).feishu).toMatchObject({ encryptKey: 'ek', allowTokenOnly: false });
+
+    expect(problems({ ...webhook, FEISHU_ALLOW_TOKEN_ONLY: 'true' })).toContain(
+      'FEISHU_VERIFICATION_TOKEN: is required when FEISHU_ALLOW_TOKEN_ONLY=true and FEISHU_ENCRYPT_KEY is not set',
+    );
+    expect(loadConfig({ ...webhook, FEISHU_ALLOW_TOKEN_ONLY: 'true', FEISHU_VERIFICATION_TOKEN: 'vt' }).feishu).toMatchObject({
+      verificationToken: 'vt',
+      encryptKey: undefined,
+      allowTokenOnly: true,
+    });
+    expect(problems({ ...webhook, FEISHU_ALLOW_TOKEN_ONLY: 'maybe' })).toContain('FEISHU_ALLOW_TOKEN_ONLY: "maybe"');
+    // The long connection needs neither.
+    expect(loadConfig({ FEISHU_APP_ID: 'cli_1', FEISHU_APP_SECRET: 's' }).feishu?.allowTokenOnly).toBe(false);
+  });
+
   it('never echoes a secret', () => {
     const msg = problems({ SLACK_BOT_TOKEN: 'xoxp-super-secret-value', SLACK_APP_TOKEN: 'xapp-1' });
     expect(msg).toContain('SLACK_BOT_TOKEN: the value must start with xoxb-');
