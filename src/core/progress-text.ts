@@ -1,5 +1,6 @@
 import type { View } from '../platforms/platform.js';
 import { failureText, type Strings } from './i18n.js';
+import { sliceChars } from './markdown.js';
 import { elapsedSeconds, type Progress } from './progress.js';
 
 type ProgressView = Extract<View, { kind: 'progress' }>;
@@ -80,5 +81,5 @@ function stats(p: Progress, view: ProgressView, t: Strings): string {
 }
 
 export function clip(text: string, max: number): string {
-  return text.length <= max ? text : `${text.slice(0, max - 1)}…`;
+  return text.length <= max ? text : `${sliceChars(text, max - 1)}…`;
 }

@@ -1,5 +1,5 @@
 import type { Reference, ReportFile, Usage } from '../research/types.js';
-import { blocks, mapProse } from './markdown.js';
+import { blocks, isHttpUrl, keepHttpLinks, mapProse, sliceChars } from './markdown.js';
 
 export interface Report {
   title: string;
@@ -29,6 +29,11 @@ export function linkLabel(text: string): string {
   return text.replace(/[[\]\\]/g, (c) => `\\${c}`).replace(/\s+/g, ' ').trim();
 }
 
+/** Makes text safe inside a Markdown link title `"…"`. */
+function linkTitle(text: string): string {
+  return text.replace(/"/g, "'").replace(/\\/g, '\\\\').replace(/\s+/g, ' ').trim();
+}
+
 export function linkCitations(markdown: string, references: Reference[]): string {
   const byIndex = new Map(references.map((r) => [r.index, r]));
   return mapProse(markdown, (text) =>
@@ -38,7 +43,8 @@ export function linkCitations(markdown: string, references: Reference[]): string
         .map((n) => Number(n.trim()))
         .map((n) => {
           const ref = byIndex.get(n);
-          return ref ? `[\\[${n}\\]](${linkTarget(ref.url)} "${ref.title.replace(/"/g, "'")}")` : `\\[${n}\\]`;
+          // A source whose URL breaks the link policy is cited without a link.
+          return ref && isHttpUrl(ref.url) ? `[\\[${n}\\]](${linkTarget(ref.url)} "${linkTitle(ref.title)}")` : `\\[${n}\\]`;
         })
         .join(''),
     ),
@@ -47,8 +53,12 @@ export function linkCitations(markdown: string, references: Reference[]): string
 
 export function referencesMarkdown(references: Reference[], heading: string): string {
   if (references.length === 0) return '';
-  const lines = references.map((r) => `${r.index}. [${linkLabel(r.title) || r.url}](${linkTarget(r.url)})`);
-  return `## ${heading}\n\n${lines.join('\n')}\n`;
+  const lines = references.map((r) => {
+    const label = linkLabel(r.title) || linkLabel(r.url);
+    return isHttpUrl(r.url) ? `${r.index}. [${label}](${linkTarget(r.url)})` : `${r.index}. ${label}`;
+  });
+  // A title is text from the web: any link it spells out goes through the policy too.
+  return keepHttpLinks(`## ${heading}\n\n${lines.join('\n')}\n`);
 }
 
 export function titleOf(markdown: string, fallback: string): string {
@@ -74,7 +84,7 @@ export function buildReport(input: {
   files?: ReportFile[];
 }): Report {
   const references = [...input.references].sort((a, b) => a.index - b.index);
-  const body = linkCitations(input.answer.trim(), references);
+  const body = linkCitations(keepHttpLinks(input.answer.trim()), references);
   const refs = referencesMarkdown(references, input.referencesHeading ?? 'References');
   return {
     title: titleOf(input.answer, input.topic),
@@ -103,7 +113,6 @@ export function slug(title: string): string {
     .normalize('NFKC')
     .toLowerCase()
     .replace(/[^\p{L}\p{N}]+/gu, '-')
-    .replace(/^-+|-+$/g, '')
-    .slice(0, 60);
-  return s || 'report';
+    .replace(/^-+/, '');
+  return sliceChars(s, 60).replace(/-+$/, '') || 'report';
 }

@@ -1,4 +1,4 @@
-import { mapProse } from '../core/markdown.js';
+import { isHttpUrl, mapProse } from '../core/markdown.js';
 import type { Reference } from './types.js';
 
 const CITE = /<qwen:cite\b[^>]*?\burl\s*=\s*(?:"([^"]*)"|'([^']*)')[^>]*>([\s\S]*?)<\/qwen:cite>/gi;
@@ -26,7 +26,7 @@ export function renderAgentTags(markdown: string): { markdown: string; reference
     prose
       .replace(CITE, (_m, dq: string | undefined, sq: string | undefined, text: string) => {
         const url = (dq ?? sq ?? '').trim();
-        return /^https?:\/\//i.test(url) ? cite(url, text) : text;
+        return isHttpUrl(url) ? cite(url, text) : text;
       })
       .replace(TAKEAWAY, (_m, text: string) => `\n\n${text.trim().split('\n').map((l) => `> ${l}`).join('\n')}\n\n`)
       .replace(ANY_QWEN_TAG, ''),

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { mapProse, splitMarkdown } from '../../src/core/markdown.js';
-import { buildReport } from '../../src/core/report.js';
+import { clip } from '../../src/core/progress-text.js';
+import { buildReport, slug } from '../../src/core/report.js';
 import { sampleReport } from '../fakes/dashscope-script.js';
 
 const bigTable = ['| # | value |', '| --- | --- |', ...Array.from({ length: 400 }, (_, i) => `| ${i} | row ${i} with [a link](https://example.org/${i}) |`)].join('\n');
@@ -57,5 +58,38 @@ describe('report', () => {
 
   it('mapProse leaves inline code and code blocks untouched', () => {
     expect(mapProse('a <b> `<c>`\n\n```\n<d>\n```\n', (t) => t.replace(/</g, '&lt;'))).toBe('a &lt;b> `<c>`\n\n```\n<d>\n```\n');
+  });
+
+  it('mapProse can map code on its own, even in a block quote', () => {
+    const md = '> a <b> `<c>\n> d`\n\n```\n<e>\n```\n';
+    expect(mapProse(md, (t) => t.replace(/</g, '&lt;'), (c) => c.replace(/</g, '<!'))).toBe('> a &lt;b> `<!c>\n> d`\n\n```\n<!e>\n```\n');
+  });
+});
+
+/** No lone surrogate (String.prototype.isWellFormed is newer than the ES2022 lib). */
+const wellFormed = (s: string) => !/[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/.test(s);
+
+describe('cutting text never splits a surrogate pair', () => {
+  it('clip', () => {
+    for (let max = 2; max < 12; max++) {
+      const out = clip('ab😀cd😀😀ef𠮷gh', max);
+      expect(wellFormed(out), out).toBe(true);
+      expect(out.length).toBeLessThanOrEqual(max);
+    }
+  });
+
+  it('slug', () => {
+    const s = slug(`${'a'.repeat(59)}𠮷𠮷 more`);
+    expect(wellFormed(s)).toBe(true);
+    expect(s).toBe('a'.repeat(59));
+    expect(slug('研究 𠮷野家 2026')).toBe('研究-𠮷野家-2026');
+  });
+
+  it('splitMarkdown of text without spaces', () => {
+    const text = 'x' + '😀'.repeat(300);
+    const parts = splitMarkdown(text, 51);
+    expect(parts.length).toBeGreaterThan(5);
+    for (const p of parts) expect(wellFormed(p)).toBe(true);
+    expect(parts.join('')).toBe(text);
   });
 });

@@ -47,6 +47,26 @@ describe('npm run research', () => {
     expect(report).toContain('## References');
   }, 30_000);
 
+  it('prints the model\'s and the person\'s text without control characters', async () => {
+    fake.question = 'Which one?\x1b]0;pwned\x07\x1b]52;c;ZWNobyBoaQ==\x07\x1b[2J\x1b[3A\r\x9b1;1H done';
+    const { code, out } = await run(['--answer', 'mine\x1b[2J\x1b]0;t\x07 too', 'topic'], { CWD: cwd, DASHSCOPE_API_KEY: 'sk-test', DASHSCOPE_BASE_URL: fake.url });
+    expect(code).toBe(0);
+    expect(out).toContain('Which one? done');
+    expect(out).toContain('> mine too');
+    expect(out).not.toMatch(/[\x00-\x08\x0b-\x1f\x7f-\x9f]/);
+  }, 30_000);
+
+  it('a second report with the same title on the same day gets its own file', async () => {
+    const env = { CWD: cwd, DASHSCOPE_API_KEY: 'sk-test', DASHSCOPE_BASE_URL: fake.url };
+    expect((await run(['--no-clarify', 'topic'], env)).code).toBe(0);
+    const second = await run(['--no-clarify', 'topic'], env);
+    expect(second.code).toBe(0);
+    const files = readdirSync(join(cwd, 'reports')).sort();
+    expect(files).toHaveLength(2);
+    expect(files[0]).toMatch(/^\d{4}-\d{2}-\d{2}-personalised-learning-with-ai-2\.md$/);
+    expect(second.out).toContain(`reports/${files[0]}`);
+  }, 30_000);
+
   it('--no-clarify and --format summary go straight to the research', async () => {
     const { code } = await run(['--no-clarify', '--format', 'summary', 'topic'], { CWD: cwd, DASHSCOPE_API_KEY: 'sk-test', DASHSCOPE_BASE_URL: fake.url });
     expect(code).toBe(0);

@@ -1,17 +1,24 @@
 import { blocks, keepHttpLinks, mapProse } from '../../core/markdown.js';
 
+const ZWSP = '\u200B';
+const ENTITY_START = /&(?=#?\w+;)/g;
+
 /**
  * Markdown for a card's `markdown` element, from the model or a person. Card Markdown turns tags into
  * mentions and styling (`<at id=all></at>`, `<at user_id="…">`, `<font>`, `<link>`, `<text_tag>`), so every
  * `<` in prose becomes the entity `&#60;` (and an `&` that would start an entity is escaped), which no tag can
- * survive. Code blocks and code spans are left as they are; only http(s) links are kept.
+ * survive. Only http(s) links are kept (the link policy).
+ *
+ * Card Markdown may read tags inside code too, but an entity there would show as `&#60;` wherever code is
+ * rendered literally; a zero-width space after each `<` (and after an `&` that would start an entity) stops
+ * any tag from forming and looks the same either way.
  */
 export function cardMarkdown(markdown: string): string {
   return demoteHeadings(
-    mapProse(markdown, (prose) =>
-      keepHttpLinks(prose)
-        .replace(/&(?=#?\w+;)/g, '&#38;')
-        .replace(/</g, '&#60;'),
+    mapProse(
+      keepHttpLinks(markdown),
+      (prose) => prose.replace(ENTITY_START, '&#38;').replace(/</g, '&#60;'),
+      (code) => code.replace(ENTITY_START, `&${ZWSP}`).replace(/</g, `<${ZWSP}`),
     ),
   );
 }

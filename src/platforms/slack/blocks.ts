@@ -18,7 +18,7 @@ export function renderView(view: View, thread: string): SlackMessage {
   const t = strings(view.lang);
   switch (view.kind) {
     case 'notice':
-      return { text: clip(escapeMrkdwn(view.text), 3000), blocks: [section(escapeMrkdwn(view.text))] };
+      return { text: escapeMrkdwn(clip(view.text, 3000)), blocks: [section(escapeMrkdwn(view.text))] };
     case 'clarify':
       return clarify(view, thread, t);
     case 'progress':
@@ -46,7 +46,7 @@ function clarify(view: Extract<View, { kind: 'clarify' }>, thread: string, t: St
   } else if (view.answer) {
     blocks.push(context(`:white_check_mark: ${escapeMrkdwn(clip(view.answer, 500))}`));
   }
-  return { text: `${t.clarifyIntro} ${clip(escapeMrkdwn(view.question), 3000)}`, blocks };
+  return { text: `${t.clarifyIntro} ${escapeMrkdwn(clip(view.question, 3000))}`, blocks };
 }
 
 const MARKS: Marks = {

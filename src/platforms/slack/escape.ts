@@ -1,6 +1,9 @@
-import { keepHttpLinks, mapProse } from '../../core/markdown.js';
+import { keepHttpLinks } from '../../core/markdown.js';
 
 const ZWSP = '\u200B';
+
+/** A `<` that could open a Slack token: `<!…>`, `<@…>`, `<#…>`, or `<target>` / `<target|label>` of any scheme. */
+const SLACK_TOKEN = /<(?=[!@#]|[^\s<>]*[|>])/g;
 
 /**
  * Text for mrkdwn fields (section text, `text` fallbacks): `&`, `<` and `>` become entities, which turns
@@ -12,13 +15,21 @@ export function escapeMrkdwn(text: string): string {
 }
 
 /**
- * Markdown for `markdown` blocks, where Slack's handling of `<!…>` tokens is undocumented: every `<` that
- * could open a Slack token (`<!`, `<@`, `<#`, `<http…|`) gets a zero-width space, so no mention or Slack link
- * can form; links are kept only with http(s) targets. The visible text stays the same.
+ * Markdown for `markdown` blocks, where Slack's handling of `<…>` tokens is undocumented: links are kept only
+ * with http(s) targets (the link policy), then the text goes through `escapePlain`, code included, since
+ * Slack reads its tokens before any Markdown. The visible text stays the same.
  */
 export function neutraliseMarkdown(markdown: string): string {
-  const tokens = (s: string) => breakAtMentions(s.replace(/<(?=[!@#]|(?:https?|mailto):[^>]*\|)/gi, `<${ZWSP}`));
-  return tokens(mapProse(markdown, keepHttpLinks));
+  return escapePlain(keepHttpLinks(markdown));
+}
+
+/**
+ * Strings Slack shows without markup of ours (file titles and names, which Slack may still scan for tokens):
+ * every `<` that could open a Slack token gets a zero-width space, so no mention or link of any scheme can form,
+ * and "@channel" is broken the same way. Unlike entities, this keeps what people see the same.
+ */
+export function escapePlain(text: string): string {
+  return breakAtMentions(text.replace(SLACK_TOKEN, `<${ZWSP}`));
 }
 
 function breakAtMentions(text: string): string {

@@ -7,6 +7,7 @@ import { createBackend } from '../../research/backend.js';
 import { SqliteStore } from '../../store/sqlite.js';
 import type { Inbound } from '../platform.js';
 import { TerminalPlatform } from './platform.js';
+import { printable } from './render.js';
 
 const USAGE = `Usage: npm run research -- [options] "topic"
   --answer TEXT           answer the clarifying question with TEXT instead of asking
@@ -29,7 +30,7 @@ async function main(): Promise<number> {
     return values.help ? 0 : 2;
   }
   if (values.format !== undefined && values.format !== 'summary' && values.format !== 'detailed') {
-    process.stderr.write(`--format must be summary or detailed, not ${JSON.stringify(values.format)}.\n`);
+    process.stderr.write(`--format must be summary or detailed, not ${printable(JSON.stringify(values.format))}.\n`);
     return 2;
   }
   const config = loadConfig();
@@ -87,7 +88,7 @@ async function main(): Promise<number> {
 /** The answer to the clarifying question; empty means "start now, use your judgement". */
 async function readAnswer(given: string | undefined): Promise<string> {
   if (given !== undefined) {
-    process.stdout.write(`> ${given}\n`);
+    process.stdout.write(`> ${printable(given)}\n`);
     return given;
   }
   const rl = createInterface({ input: process.stdin, output: process.stdout, terminal: process.stdin.isTTY });

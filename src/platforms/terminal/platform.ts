@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { reportFiles, type Report } from '../../core/report.js';
 import type { Lang } from '../../core/i18n.js';
 import type { Platform, ThreadKey, View } from '../platform.js';
-import { viewLines } from './render.js';
+import { printable, viewLines } from './render.js';
 
 export interface TerminalEvents {
   /** The clarifying question is open and waits for an answer. */
@@ -43,18 +43,30 @@ export class TerminalPlatform implements Platform {
     await mkdir(this.reportsDir, { recursive: true });
     const day = this.clock().toISOString().slice(0, 10);
     const [markdown, ...others] = reportFiles(report);
-    this.reportPath = join(this.reportsDir, `${day}-${markdown!.name}`);
-    await writeFile(this.reportPath, markdown!.content);
-    for (const file of others) await writeFile(join(this.reportsDir, `${day}-${file.name}`), file.content);
+    // The first free name of <day>-<slug>.md, <day>-<slug>-2.md, …: 'wx' claims it, so no report overwrites another.
+    for (let n = 1; ; n++) {
+      const name = (file: { name: string }) => `${day}-${n === 1 ? file.name : file.name.replace(/(\.[^.]*)?$/, `-${n}$1`)}`;
+      try {
+        await writeFile(join(this.reportsDir, name(markdown!)), markdown!.content, { flag: 'wx' });
+      } catch (err) {
+        if ((err as NodeJS.ErrnoException).code === 'EEXIST') continue;
+        throw err;
+      }
+      this.reportPath = join(this.reportsDir, name(markdown!));
+      for (const file of others) await writeFile(join(this.reportsDir, name(file)), file.content);
+      return;
+    }
   }
 
   private print(view: View, redraw: boolean): void {
-    const lines = viewLines(view);
+    // The lines carry the model's and people's text: only the bot's own escape sequences may reach the terminal.
+    const lines = viewLines(view).map(printable);
     if (this.out.isTTY && redraw) {
-      // Redraw the status block in place.
+      // Redraw the status block in place (counting the rows a line with a newline takes).
       if (this.block > 0) this.out.write(`\x1b[${this.block}F\x1b[J`);
-      this.out.write(lines.join('\n') + '\n');
-      this.block = lines.length;
+      const rows = lines.flatMap((l) => l.split('\n'));
+      this.out.write(rows.join('\n') + '\n');
+      this.block = rows.length;
       return;
     }
     const text = lines.join(' | ');

@@ -21,6 +21,16 @@ export function progressLines(view: Extract<View, { kind: 'progress' }>): string
   return lines;
 }
 
+// CSI (ESC [ or C1 CSI … final byte), OSC/DCS/PM/APC/SOS strings up to BEL or ST (7- or 8-bit), two-byte ESC sequences.
+const ESCAPE_SEQUENCE = /(?:\x1b\[|\x9b)[0-?]*[ -/]*[@-~]|(?:\x1b[\]P^_X]|[\x90\x98\x9d-\x9f])[^\x07\x1b\x9c]*(?:\x07|\x1b\\|\x9c)?|\x1b[ -~]?/g;
+// C0 but tab and newline (carriage return included: it lets text overwrite a line), DEL and C1.
+const CONTROL = /[\x00-\x08\x0b-\x1f\x7f-\x9f]/g;
+
+/** Text from the model or a person as it may reach the terminal: no escape sequence or control character but newline and tab. */
+export function printable(text: string): string {
+  return text.replace(ESCAPE_SEQUENCE, '').replace(CONTROL, '');
+}
+
 export function viewLines(view: View): string[] {
   const t = strings(view.lang);
   switch (view.kind) {
