@@ -1,5 +1,6 @@
-import { request } from 'undici';
-import { AGENT_APP_PATH, postJson, uploadSessionFiles, type AgentHttp } from './agent-files.js';
+import type { Logger } from '../core/logger.js';
+import { boundedDownload } from '../download.js';
+import { AGENT_APP_PATH, MAX_SESSION_FILE_BYTES, MAX_SESSION_FILES, postJson, uploadSessionFiles, type AgentHttp } from './agent-files.js';
 import { renderAgentTags } from './agent-tags.js';
 import { DeltaField } from './deltas.js';
 import { streamDashScope } from './sse.js';
@@ -12,7 +13,19 @@ export interface AgentOptions extends AgentHttp {
   retryBaseMs?: number;
   /** First wait before asking whether uploaded session files are ready (then longer, up to 10 s). */
   filePollMs?: number;
+  /** Deadline for each report-link download, headers and body together (default 60 s). */
+  downloadTimeoutMs?: number;
+  /** Where refused or failed report links are noted (the run falls back to the streamed text). */
+  log?: Logger;
 }
+
+/**
+ * Caps on the report files. A long detailed report is a few hundred KB of Markdown; 5 MB is ten times that
+ * and still bounded (the text is posted as messages and kept in the store). The HTML wraps the same text in
+ * markup and styles, so it gets twice that.
+ */
+export const REPORT_MAX_BYTES = { md_url: 5 * 1024 * 1024, html_url: 10 * 1024 * 1024 } as const;
+export const REPORT_DOWNLOAD_TIMEOUT_MS = 60_000;
 
 export const AGENT_CHAT_PATH = `${AGENT_APP_PATH}/chat/completions`;
 
@@ -35,6 +48,7 @@ export function agentRequestBody(opts: Pick<AgentOptions, 'agentId' | 'agentVers
 export function createAgentBackend(opts: AgentOptions): ResearchBackend {
   return {
     name: 'deep-search-agent',
+    files: { maxFiles: MAX_SESSION_FILES, maxBytes: MAX_SESSION_FILE_BYTES },
     async *run(req, signal) {
       const sessionFiles = req.files?.length ? await uploadSessionFiles(opts, req.files, signal, opts.filePollMs) : [];
       const mapper = new AgentMapper();
@@ -63,24 +77,50 @@ export function createAgentBackend(opts: AgentOptions): ResearchBackend {
   };
 }
 
-/** Downloads a report link; a lapsed link (any refusal) is re-minted once from `file_path`. Undefined if both fail. */
-async function fetchLinked(http: AgentHttp, url: string, filePath: string | undefined, kind: 'md_url' | 'html_url', signal?: AbortSignal): Promise<string | undefined> {
-  const first = await download(http, url, signal);
+type LinkKind = keyof typeof REPORT_MAX_BYTES;
+
+/** Downloads a report link; a lapsed or refused link is re-minted once from `file_path`. Undefined if both fail. */
+async function fetchLinked(opts: AgentOptions, url: string, filePath: string | undefined, kind: LinkKind, signal?: AbortSignal): Promise<string | undefined> {
+  const first = await fetchReport(opts, url, kind, signal);
   if (first !== undefined || !filePath) return first;
-  const minted = await postJson(http, '/file/expose', { writing_result_path: filePath, writing_result_type: kind }, signal).catch(() => undefined);
-  const results = ((minted?.output as { result?: { type?: string; text?: string }[] } | undefined)?.result ?? []).filter((r) => /^https?:/.test(r.text ?? ''));
-  return results[0]?.text ? download(http, results[0].text, signal) : undefined;
+  const minted = await postJson(opts, '/file/expose', { writing_result_path: filePath, writing_result_type: kind }, signal).catch(() => undefined);
+  const results = ((minted?.output as { result?: { type?: string; text?: string }[] } | undefined)?.result ?? []).filter((r) => typeof r.text === 'string');
+  return results[0]?.text ? fetchReport(opts, results[0].text, kind, signal) : undefined;
 }
 
-async function download(http: AgentHttp, url: string, signal?: AbortSignal): Promise<string | undefined> {
+/** One report link, within the link policy, the size cap and the deadline; undefined (and logged) if not. */
+async function fetchReport(opts: AgentOptions, link: string, kind: LinkKind, signal?: AbortSignal): Promise<string | undefined> {
   try {
-    const res = await request(url, { signal, headersTimeout: http.timeoutMs, bodyTimeout: http.timeoutMs, dispatcher: http.dispatcher });
-    const text = await res.body.text();
-    return res.statusCode === 200 ? text : undefined;
+    const body = await boundedDownload(checkReportLink(link, opts.baseUrl), {
+      what: `The report's ${kind === 'md_url' ? 'Markdown' : 'HTML'} file`,
+      maxBytes: REPORT_MAX_BYTES[kind],
+      timeoutMs: opts.downloadTimeoutMs ?? REPORT_DOWNLOAD_TIMEOUT_MS,
+      signal,
+      dispatcher: opts.dispatcher,
+    });
+    return body.toString('utf8');
   } catch (err) {
     if (signal?.aborted) throw new ResearchError('cancelled', 'The research was cancelled.', { cause: err });
+    opts.log?.warn({ err: (err as Error).message, kind }, 'report link not used');
     return undefined;
   }
+}
+
+/**
+ * The links the agent hands out are pre-signed OSS URLs (https, *.aliyuncs.com); anything else, such as a
+ * link into the bot's own network, is refused. The DashScope origin itself is allowed too (tests' fake).
+ * The message carries no query string: that is the link's signature.
+ */
+export function checkReportLink(link: string, baseUrl: string): URL {
+  let url: URL;
+  try {
+    url = new URL(link);
+  } catch {
+    throw new Error('Report link refused: it is not a valid URL.');
+  }
+  const oss = url.protocol === 'https:' && (url.hostname === 'aliyuncs.com' || url.hostname.endsWith('.aliyuncs.com'));
+  if (oss || url.origin === new URL(baseUrl).origin) return url;
+  throw new Error(`Report link refused: ${url.protocol}//${url.host}${url.pathname} is neither https on aliyuncs.com nor on the DashScope origin.`);
 }
 
 interface AgentMessage {

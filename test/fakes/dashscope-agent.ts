@@ -103,6 +103,10 @@ export class AgentFiles {
   readonly uploads = new Map<string, Upload>();
   downloads = 0;
   mints = 0;
+  /** Answers downloads of this kind of link (fresh and re-minted) instead of the stored report. */
+  readonly serveAs = new Map<'md' | 'html', (res: ServerResponse) => void>();
+  /** The link /file/expose hands out instead of a fresh one on this server. */
+  mintedUrl: ((kind: 'md' | 'html') => string) | undefined;
   private seq = 0;
 
   constructor(private readonly baseUrl: () => string) {}
@@ -136,7 +140,9 @@ export class AgentFiles {
         res.writeHead(403, { 'content-type': 'application/xml' }).end('<?xml version="1.0"?><Error><Code>AccessDenied</Code><Message>Request has expired.</Message></Error>');
       } else {
         this.downloads++;
-        res.writeHead(200, { 'content-type': link.kind === 'md' ? 'text/markdown' : 'text/html' }).end(report[link.kind]);
+        const serve = this.serveAs.get(link.kind);
+        if (serve) serve(res);
+        else res.writeHead(200, { 'content-type': link.kind === 'md' ? 'text/markdown' : 'text/html' }).end(report[link.kind]);
       }
       return true;
     }
@@ -163,7 +169,7 @@ export class AgentFiles {
         if (!this.reports.has(filePath)) return bad('writing_result_path not found');
         this.mints++;
         const kind = input.writing_result_type === 'html_url' ? 'html' : 'md';
-        return ok([{ type: `${kind}_file_url`, text: this.link(filePath, kind) }]);
+        return ok([{ type: `${kind}_file_url`, text: this.mintedUrl?.(kind) ?? this.link(filePath, kind) }]);
       }
       case '/file/lease/apply': {
         if (!input.file_name || !input.file_md5 || typeof input.file_size !== 'number') return bad('file_name, file_md5 and file_size are required');
@@ -201,4 +207,30 @@ export class AgentFiles {
 /** Agent frames on the wire: `data: ` lines only, a blank line between frames. */
 export function agentSse(data: Frame): string {
   return `data: ${JSON.stringify(data)}\n\n`;
+}
+
+/**
+ * Answers with `total` bytes made of one repeated chunk, so gigabytes never sit in memory; waits for the
+ * client to drain and stops when it goes away. `delayMs` between chunks makes a trickle.
+ */
+export async function streamRepeated(res: ServerResponse, opts: { total: number; chunk?: Buffer; contentLength?: boolean; delayMs?: number }): Promise<void> {
+  const chunk = opts.chunk ?? Buffer.alloc(64 * 1024, 'a');
+  res.writeHead(200, { 'content-type': 'application/octet-stream', ...(opts.contentLength ? { 'content-length': String(opts.total) } : {}) });
+  let gone = false;
+  res.on('close', () => (gone = true));
+  for (let sent = 0; sent < opts.total && !gone; ) {
+    const part = chunk.subarray(0, Math.min(chunk.length, opts.total - sent));
+    sent += part.length;
+    if (!res.write(part)) {
+      await new Promise<void>((resolve) => {
+        const done = () => {
+          res.off('drain', done).off('close', done);
+          resolve();
+        };
+        res.on('drain', done).on('close', done);
+      });
+    }
+    if (opts.delayMs) await new Promise((resolve) => setTimeout(resolve, opts.delayMs));
+  }
+  if (!gone) res.end();
 }

@@ -3,10 +3,12 @@ import type { Lang } from '../../core/i18n.js';
 import type { Logger } from '../../core/logger.js';
 import { splitMarkdown } from '../../core/markdown.js';
 import { reportFiles, type Report } from '../../core/report.js';
-import { PlatformStats, type FileRef, type Platform, type ThreadKey, type View } from '../platform.js';
+import { boundedDownload, DownloadError, formatBytes } from '../../download.js';
+import { PlatformStats, type DownloadLimits, type FileRef, type Platform, type ThreadKey, type View } from '../platform.js';
 import { renderView } from './blocks.js';
 import type { SlackEditor } from './editor.js';
-import { escapeMrkdwn, neutraliseMarkdown } from './escape.js';
+import { clip } from '../../core/progress-text.js';
+import { escapeMrkdwn, escapePlain, neutraliseMarkdown } from './escape.js';
 import { parseThreadKey } from './inbound.js';
 
 /** Markdown per message: Slack allows 12,000 characters across a message's markdown blocks. */
@@ -69,8 +71,8 @@ export class SlackPlatform implements Platform {
           channel_id: channel,
           thread_ts: threadTs,
           file: Buffer.from(file.content, 'utf8'),
-          filename: file.name,
-          title: file.name.endsWith('.md') ? report.title : file.name,
+          filename: escapePlain(file.name),
+          title: escapePlain(file.name.endsWith('.md') ? report.title : file.name),
           ...(file.name.endsWith('.md') ? { snippet_type: 'markdown' } : {}),
         } as never);
       } catch (err) {
@@ -81,13 +83,24 @@ export class SlackPlatform implements Platform {
     }
   }
 
-  /** Downloads a file a person attached, with the bot token; the token is only ever sent to Slack's own hosts. */
-  async download(_thread: ThreadKey, file: FileRef): Promise<Uint8Array> {
-    const url = new URL(file.url ?? '');
-    if (!this.fileHosts.includes(url.host)) throw new Error(`refusing to send the bot token to ${url.host}`);
-    const res = await fetch(url, { headers: { authorization: `Bearer ${this.web.token}` }, redirect: 'manual' });
-    if (res.status !== 200) throw new Error(`Slack answered HTTP ${res.status} for file ${file.id}`);
-    return new Uint8Array(await res.arrayBuffer());
+  /**
+   * Downloads a file a person attached, with the bot token; the token is only ever sent to Slack's own hosts.
+   * Slack answers a request it does not accept with a redirect to its sign-in page, never followed.
+   */
+  async download(_thread: ThreadKey, file: FileRef, limits: DownloadLimits): Promise<Uint8Array> {
+    if (file.size > limits.maxBytes) {
+      throw new Error(`${file.name} is ${formatBytes(file.size)}, more than the limit of ${formatBytes(limits.maxBytes)}.`);
+    }
+    const url = URL.canParse(file.url ?? '') ? new URL(file.url!) : undefined;
+    if (!url || !this.fileHosts.includes(url.host)) throw new Error(`${file.name} is not stored on Slack, so the bot did not fetch it.`);
+    try {
+      return await boundedDownload(url, { what: file.name, maxBytes: limits.maxBytes, timeoutMs: limits.timeoutMs, headers: { authorization: `Bearer ${this.web.token}` } });
+    } catch (err) {
+      if (err instanceof DownloadError && err.reason === 'redirect') {
+        throw new Error(`${file.name} could not be fetched from Slack (it asked the bot to sign in).`, { cause: err });
+      }
+      throw err;
+    }
   }
 
   async setStatus(thread: ThreadKey, status: string | null): Promise<void> {
@@ -117,7 +130,7 @@ export class SlackPlatform implements Platform {
       await this.web.chat.postMessage({
         channel,
         thread_ts: threadTs,
-        text: escapeMrkdwn(fallback.slice(0, 3000)),
+        text: escapeMrkdwn(clip(fallback, 3000)),
         blocks: [{ type: 'markdown', text: markdown } as never],
         unfurl_links: false,
         unfurl_media: false,
