@@ -74,11 +74,11 @@ describe('Feishu, long connection (events invoked into the dispatcher as WSClien
     const root = (event.event as { message: { message_id: string } }).message.message_id;
     const ack = await w.deliver(event);
     expect(ack.ms).toBeLessThan(100);
-    await expect.poll(() => clarifyCard(w, root) && JSON.stringify(clarifyCard(w, root)!.content).includes('"a":"answer"')).toBe(true);
+    await expect.poll(() => clarifyCard(w, root) && JSON.stringify(clarifyCard(w, root)!.content).includes('"form_action_type":"submit"')).toBe(true);
     // Someone else's answer is refused; the requester's goes through.
-    await w.deliver(w.feishu.cardAction(clarifyCard(w, root)!.message_id, 'answer', { user: 'ou_bob', answer: 'not mine' }));
+    await w.deliver(w.feishu.formSubmit(clarifyCard(w, root)!.message_id, 'not mine', { user: 'ou_bob' }));
     await expect.poll(() => w.feishu.thread(root).some((m) => /Only the person who asked/.test(text(m)))).toBe(true);
-    const click = await w.deliver(w.feishu.cardAction(clarifyCard(w, root)!.message_id, 'answer', { answer: 'cost per kWh' }));
+    const click = await w.deliver(w.feishu.formSubmit(clarifyCard(w, root)!.message_id, 'cost per kWh'));
     expect(click.ms).toBeLessThan(100);
     await expect.poll(() => w.feishu.files.size, { timeout: 15_000 }).toBe(1);
     expect(w.ds.requests[1]!.body.input?.messages?.map((m) => m.content)).toEqual(['solid-state batteries', w.ds.question, 'cost per kWh']);
@@ -183,7 +183,9 @@ describe('Feishu, long connection (events invoked into the dispatcher as WSClien
     for (const token of ['<at', '<font', '<link', 'lark://']) expect(markdown, token).not.toContain(token);
     // An entity written by the model stays text: its `&` is escaped too.
     expect(markdown).toContain('&#38;#60;at id=all');
+    // Inside code the tag is broken by a zero-width space: it reads the same, and no mention can form.
     const everything = w.feishu.thread(root).flatMap((m) => m.history.map((h) => cardText(h))).join('\n');
-    expect(everything).toContain('`<at id=all>`');
+    expect(everything).not.toContain('`<at id=all>`');
+    expect(everything.replace(/\u200B/g, '')).toContain('`<at id=all>`');
   });
 });

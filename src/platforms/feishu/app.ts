@@ -3,7 +3,7 @@ import * as lark from '@larksuiteoapi/node-sdk';
 import type { Logger } from '../../core/logger.js';
 import type { Inbound } from '../platform.js';
 import { FeishuApi, sdkDomain, sdkLogger, toFeishuError, type FeishuCredentials } from './api.js';
-import { fromCardAction, fromMessage, type CardActionEvent, type MessageEvent } from './inbound.js';
+import { fromCardAction, fromMessage, MAX_MESSAGE_AGE_MS, messageAgeMs, type CardActionEvent, type MessageEvent } from './inbound.js';
 import { CardPatcher } from './patcher.js';
 import { FeishuPlatform } from './platform.js';
 import { webhookHandler } from './webhook.js';
@@ -70,9 +70,18 @@ export function createFeishu(settings: FeishuSettings, opts: FeishuOptions): Fei
     loggerLevel: lark.LoggerLevel.warn,
   }).register({
     'im.message.receive_v1': async (data) => {
-      dispatch((id) => fromMessage(data as unknown as MessageEvent, id));
+      const event = data as unknown as MessageEvent;
+      // A message older than the bot's memory of ids could be a late redelivery or a replay it cannot recognise.
+      const age = messageAgeMs(event);
+      if (age !== undefined && age > MAX_MESSAGE_AGE_MS) {
+        log.debug({ ageMinutes: Math.round(age / 60_000) }, 'message too old, not taken');
+        return;
+      }
+      // Requests, replies and messages the bot cannot read (answered with a notice) alike.
+      dispatch((id) => fromMessage(event, id));
     },
     'card.action.trigger': async (data: unknown) => {
+      // Found by the card's message id (the value's thread is only a hint): form submits carry no value.
       dispatch(() => fromCardAction(data as CardActionEvent));
       return {};
     },

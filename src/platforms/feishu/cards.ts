@@ -2,7 +2,7 @@ import { failureText, strings, type Strings } from '../../core/i18n.js';
 import { clip, progressText, type Marks } from '../../core/progress-text.js';
 import type { ActionName, View } from '../platform.js';
 import { cardMarkdown } from './escape.js';
-import type { ButtonValue } from './inbound.js';
+import { FORM, type ButtonValue } from './inbound.js';
 
 /** A card JSON 2.0 object. */
 export type Card = Record<string, unknown>;
@@ -39,8 +39,10 @@ function clarifyCard(view: Extract<View, { kind: 'clarify' }>, thread: string, t
       tag: 'form',
       name: 'answer_form',
       elements: [
-        { tag: 'input', name: 'answer', placeholder: { tag: 'plain_text', content: t.answerPlaceholder }, max_length: 1000 },
-        button(t.submit, 'answer', 'primary', thread, { name: 'submit', form_action_type: 'submit' }),
+        { tag: 'input', name: FORM.input, placeholder: { tag: 'plain_text', content: t.answerPlaceholder }, max_length: 1000 },
+        // A form's buttons take no behaviors (card JSON 2.0 form rules): the submit callback names the button and
+        // carries form_value; the thread is found by the card's message id.
+        { tag: 'button', text: { tag: 'plain_text', content: t.submit }, type: 'primary', name: FORM.submit, form_action_type: 'submit' },
       ],
     });
     els.push(buttons([[t.startNow, 'start-now', 'default'], [t.cancel, 'cancel', 'danger']], thread));
@@ -100,9 +102,9 @@ function plain(content: string): Element {
   return { tag: 'div', text: { tag: 'plain_text', content: clip(content, 4000) } };
 }
 
-function button(label: string, action: ActionName, type: string, thread: string, extra: Element = {}): Element {
+function button(label: string, action: ActionName, type: string, thread: string): Element {
   const value: ButtonValue = { a: action, t: thread };
-  return { tag: 'button', text: { tag: 'plain_text', content: label }, type, behaviors: [{ type: 'callback', value }], ...extra };
+  return { tag: 'button', text: { tag: 'plain_text', content: label }, type, behaviors: [{ type: 'callback', value }] };
 }
 
 function buttons(list: [string, ActionName, string][], thread: string): Element {

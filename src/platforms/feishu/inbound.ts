@@ -36,6 +36,8 @@ export interface MessageEvent {
     message_type?: string;
     content?: string;
     mentions?: Mention[];
+    /** When the message was sent: milliseconds since the epoch, as a string. */
+    create_time?: string;
   };
 }
 
@@ -44,36 +46,63 @@ export interface CardActionEvent {
   event_id?: string;
   token?: string;
   operator?: { open_id?: string };
-  action?: { value?: unknown; form_value?: Record<string, unknown>; name?: string };
+  action?: { tag?: string; value?: unknown; form_value?: Record<string, unknown>; name?: string };
   context?: { open_message_id?: string; open_chat_id?: string };
 }
+
+/** Message types whose words the bot reads. */
+const READABLE = new Set(['text', 'post']);
+/** Feishu's own notices in a chat (someone joined, the group was renamed): nobody wrote them to the bot. */
+const NOT_WRITTEN = new Set(['system']);
 
 /**
  * A message → a request or a reply. In a group, a message that @mentions the bot (by open_id, not by name)
  * is a request, or an answer when it is in a thread the bot runs; a message in a thread without a mention only
  * arrives when the app has the group-message permission, and counts as a reply. In a direct chat every
  * message counts. Messages from apps, including this bot, are ignored.
+ *
+ * A message the bot cannot read (image, file, audio, media, sticker, shared chat, forward, card, …) is
+ * `unsupported` in a direct chat, so the person is told what the bot reads. In a group only when it
+ * @mentions the bot, which none of these types can carry (their content has no text), so a group's pictures
+ * and files stay unanswered as everything else there that is not addressed to the bot.
  */
 export function fromMessage(e: MessageEvent, botOpenId: string): Inbound | undefined {
   const m = e.message;
   const user = e.sender?.sender_id?.open_id;
   if (!m || !user || e.sender?.sender_type !== 'user' || user === botOpenId) return undefined;
-  const text = messageText(m.message_type ?? '', m.content ?? '', m.mentions ?? [], botOpenId);
-  if (text === undefined) return undefined;
+  const type = m.message_type ?? '';
   const mentioned = (m.mentions ?? []).some((x) => x.id?.open_id === botOpenId);
   const direct = m.chat_type === 'p2p';
   const inThread = Boolean(m.root_id && m.root_id !== m.message_id);
-  if (!mentioned && !direct && !inThread) return undefined;
-  return {
+  const base = {
     platform: 'feishu',
-    kind: mentioned || (direct && !inThread) ? 'mention' : 'reply',
     thread: threadKey({ tenant: e.tenant_key ?? 't', chat: m.chat_id, root: inThread ? m.root_id! : m.message_id }),
     // The message's identity: a redelivery (with or without a new event_id) counts once.
     eventId: m.message_id,
     user,
     channel: m.chat_id,
-    text,
   };
+  if (!READABLE.has(type)) {
+    if (!type || NOT_WRITTEN.has(type) || !(direct || mentioned)) return undefined;
+    return { ...base, kind: 'unsupported', what: /^[a-z_]{1,40}$/.test(type) ? type : 'unknown' };
+  }
+  const text = messageText(type, m.content ?? '', m.mentions ?? [], botOpenId);
+  if (text === undefined) return undefined;
+  if (!mentioned && !direct && !inThread) return undefined;
+  return { ...base, kind: mentioned || (direct && !inThread) ? 'mention' : 'reply', text };
+}
+
+/**
+ * Messages older than this are not taken. Feishu redelivers an unacknowledged event for about 7 hours and the
+ * bot remembers event and message ids for 24 h, so no redelivery or replay can outlive that memory.
+ */
+export const MAX_MESSAGE_AGE_MS = 12 * 60 * 60 * 1000;
+
+/** How long ago the event's message was sent; undefined when it carries no usable `create_time`. */
+export function messageAgeMs(e: MessageEvent, now = Date.now()): number | undefined {
+  const raw = e.message?.create_time;
+  if (typeof raw !== 'string' || !/^\d{1,16}$/.test(raw)) return undefined;
+  return now - Number(raw);
 }
 
 /** The words of a text or post message, with mention placeholders resolved; undefined for other kinds. */
@@ -121,22 +150,40 @@ export interface ButtonValue {
   t: string;
 }
 
-/** A button press or form submission on one of the bot's cards → an action on the thread named in its value. */
+/** The clarify card's form: its text input and its submit button (which has no callback value). */
+export const FORM = { input: 'answer', submit: 'submit' } as const;
+
+const ACTION_NAMES: readonly ActionName[] = ['answer', 'start-now', 'cancel', 'retry'];
+
+/**
+ * A button press or form submission on one of the bot's cards → an action on the card's message
+ * (`context.open_message_id`), by which the engine finds the thread; the thread in the button's value is only a
+ * hint ('' when there is none). A form submit arrives as a `button` callback named like the form's submit button,
+ * with the form's fields in `form_value` and (as form buttons have no behaviors) an empty `value`: it is the answer.
+ */
 export function fromCardAction(e: CardActionEvent): Inbound | undefined {
-  const value = e.action?.value as Partial<ButtonValue> | undefined;
   const user = e.operator?.open_id;
-  if (!value?.t?.startsWith('feishu:') || !value.a || !user) return undefined;
-  const answer = e.action?.form_value?.answer;
+  const messageId = e.context?.open_message_id || undefined;
+  const raw = e.action?.value;
+  const value = (raw && typeof raw === 'object' && !Array.isArray(raw) ? raw : {}) as Partial<Record<keyof ButtonValue, unknown>>;
+  const hint = typeof value.t === 'string' && value.t.startsWith('feishu:') ? value.t : '';
+  if (!user || (!messageId && !hint)) return undefined;
+  const form = e.action?.form_value && typeof e.action.form_value === 'object' ? e.action.form_value : undefined;
+  const submitted = form !== undefined && (e.action?.name === FORM.submit || FORM.input in form);
+  const action = ACTION_NAMES.find((a) => a === value.a) ?? (submitted ? 'answer' : undefined);
+  if (!action) return undefined;
+  const answer = form?.[FORM.input];
   const text = typeof answer === 'string' ? answer.trim() : undefined;
-  if (value.a === 'answer' && !text) return undefined;
+  if (action === 'answer' && !text) return undefined;
   return {
     platform: 'feishu',
     kind: 'action',
-    action: value.a,
+    action,
     text,
-    thread: value.t,
-    eventId: `action:${e.event_id ?? e.token ?? `${value.t}:${value.a}:${Date.now()}`}`,
+    thread: hint,
+    ...(messageId ? { messageId } : {}),
+    eventId: `action:${e.event_id ?? e.token ?? `${messageId ?? hint}:${action}:${Date.now()}`}`,
     user,
-    channel: e.context?.open_chat_id ?? parseThreadKey(value.t).chat,
+    channel: e.context?.open_chat_id ?? parseThreadKey(hint).chat,
   };
 }

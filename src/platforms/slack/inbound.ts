@@ -54,9 +54,15 @@ function filesOf(e: SlackMessageEvent): FileRef[] | undefined {
   return files.length ? files : undefined;
 }
 
-/** What every message from a person carries; undefined for bots, edits, joins and the bot itself (a file share counts). */
+/**
+ * Subtypes that are still a person writing something new: a message with files, a thread reply also sent to the
+ * channel ("Also send to channel"), and `/me` text. Edits, deletions, joins, bot and system messages are not.
+ */
+const PERSON_SUBTYPES = new Set(['file_share', 'thread_broadcast', 'me_message']);
+
+/** What every message from a person carries; undefined for bots, edits, joins and the bot itself. */
 function fromPerson(e: SlackMessageEvent, team: string, botUserId: string | undefined) {
-  if ((e.subtype && e.subtype !== 'file_share') || e.bot_id || !e.user || e.user === botUserId) return undefined;
+  if ((e.subtype && !PERSON_SUBTYPES.has(e.subtype)) || e.bot_id || !e.user || e.user === botUserId) return undefined;
   return {
     platform: 'slack',
     thread: threadKey({ team, channel: e.channel, threadTs: e.thread_ts ?? e.ts }),

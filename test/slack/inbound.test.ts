@@ -1,0 +1,90 @@
+import { readFileSync } from 'node:fs';
+import { describe, expect, it } from 'vitest';
+import { fromMention, fromMessage, threadKey, type SlackMessageEvent } from '../../src/platforms/slack/inbound.js';
+
+/** A recorded Events API body from test/fixtures/samples/slack/events (sources in index.json there). */
+function sample(name: string): { team_id: string; event: SlackMessageEvent & Record<string, unknown>; authorizations: { user_id: string }[] } {
+  return JSON.parse(readFileSync(new URL(`../fixtures/samples/slack/events/${name}.json`, import.meta.url), 'utf8'));
+}
+
+/** The bot's user id as Slack gives it for the installation that received the event. */
+const botOf = (body: ReturnType<typeof sample>) => body.authorizations[0]!.user_id;
+
+describe('slack inbound: message subtypes from the recorded samples', () => {
+  it('a thread_broadcast ("Also send to channel") by a person is a reply in the thread of its thread_ts', () => {
+    const body = sample('message.thread_broadcast');
+    const e = body.event;
+    expect(fromMessage(e, body.team_id, botOf(body))).toEqual({
+      platform: 'slack',
+      kind: 'reply',
+      thread: threadKey({ team: body.team_id, channel: 'C111', threadTs: '1633663824.000500' }),
+      eventId: 'C111:1633670813.007500',
+      user: 'U111',
+      channel: 'C111',
+      text: 'Hi there!',
+    });
+  });
+
+  it("the bot's own thread_broadcast is still ignored (by user id or by bot_id)", () => {
+    const body = sample('message.thread_broadcast');
+    const bot = botOf(body);
+    expect(fromMessage({ ...body.event, user: bot }, body.team_id, bot)).toBeUndefined();
+    expect(fromMessage({ ...body.event, bot_id: 'B111' }, body.team_id, bot)).toBeUndefined();
+  });
+
+  it('a thread_broadcast that mentions the bot is left to app_mention (counted once by message id)', () => {
+    const body = sample('message.thread_broadcast');
+    const bot = botOf(body);
+    const e = { ...body.event, text: `<@${bot}> Hi there!` };
+    expect(fromMessage(e, body.team_id, bot)).toBeUndefined();
+    expect(fromMention({ ...e, type: 'app_mention' }, body.team_id, bot)).toMatchObject({ kind: 'mention', eventId: 'C111:1633670813.007500' });
+  });
+
+  it('a plain thread reply is a reply', () => {
+    const body = sample('message.thread_reply');
+    expect(fromMessage(body.event, body.team_id, botOf(body))).toMatchObject({
+      kind: 'reply',
+      thread: threadKey({ team: body.team_id, channel: 'C00FAKECHAN1', threadTs: '1767406613.568609' }),
+      user: 'U00FAKEUSER1',
+      text: 'Who are you?',
+    });
+  });
+
+  it('edits, deletions, joins, other bots and the echo of its own message are ignored', () => {
+    for (const name of ['message.message_changed', 'message.message_deleted', 'message.channel_join', 'message.bot_message', 'message.bot_own_echo']) {
+      const body = sample(name);
+      expect(fromMessage(body.event, body.team_id, botOf(body)), name).toBeUndefined();
+    }
+  });
+
+  it('the echo of its own message is ignored even in a DM and even when bot_id were missing', () => {
+    const body = sample('message.bot_own_echo');
+    const bot = botOf(body);
+    expect(fromMessage({ ...body.event, channel_type: 'im', thread_ts: undefined }, body.team_id, bot)).toBeUndefined();
+    expect(fromMessage({ ...body.event, bot_id: undefined }, body.team_id, bot)).toBeUndefined();
+  });
+
+  it('a file share in a DM is a request with its file', () => {
+    const body = sample('message.file_share');
+    expect(fromMessage(body.event, body.team_id, botOf(body))).toMatchObject({
+      kind: 'mention',
+      text: 'message message message',
+      files: [{ id: 'F04EEHX1EES', name: 'namenamename.txt', size: 12 }],
+    });
+  });
+
+  it('a /me message counts as what the person wrote: a reply in a thread, a request in a DM, nothing at channel top level', () => {
+    const body = sample('message.me_message');
+    const bot = 'UBOT';
+    expect(fromMessage(body.event, body.team_id, bot)).toBeUndefined();
+    expect(fromMessage({ ...body.event, thread_ts: '1355517000.000001' }, body.team_id, bot)).toMatchObject({ kind: 'reply', text: 'is doing that thing' });
+    expect(fromMessage({ ...body.event, channel: 'D1', channel_type: 'im' }, body.team_id, bot)).toMatchObject({ kind: 'mention', text: 'is doing that thing' });
+  });
+
+  it('subtypes that are not a person writing stay ignored in a thread too', () => {
+    const body = sample('message.thread_reply');
+    for (const subtype of ['message_changed', 'message_deleted', 'message_replied', 'channel_join', 'bot_message', 'channel_topic']) {
+      expect(fromMessage({ ...body.event, subtype }, body.team_id, botOf(body)), subtype).toBeUndefined();
+    }
+  });
+});
