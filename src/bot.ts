@@ -39,11 +39,12 @@ export async function startBot(config: Config, opts: BotOptions = {}): Promise<B
   const handle = (inbound: Parameters<Engine['handle']>[0]) => engine!.handle(inbound);
   const slack = config.slack ? createSlack(config.slack, { handle, log, ...opts.slack }) : undefined;
   const feishu = config.feishu ? createFeishu(config.feishu, { handle, log, ...opts.feishu }) : undefined;
+  if (config.feishu?.connection === 'webhook' && !config.feishu.encryptKey) log.warn({}, 'FEISHU_ALLOW_TOKEN_ONLY: the Feishu webhook is not signed, so anyone who knows the verification token can forge events; set FEISHU_ENCRYPT_KEY to have Feishu sign them');
   const platforms: Platform[] = [slack?.platform, feishu?.platform].filter((p): p is NonNullable<typeof p> => p !== undefined);
   const metrics = createMetrics({ store, load: () => engine!.load(), platforms: () => platforms });
   engine = new Engine({
     store,
-    backend: opts.backend ?? createBackend(config),
+    backend: opts.backend ?? createBackend(config, log),
     platforms,
     rules: { clarify: config.research.clarify, answerBy: config.limits.answerBy, maxAttempts: config.research.maxAttempts, language: config.language },
     limits: config.limits,
@@ -56,8 +57,15 @@ export async function startBot(config: Config, opts: BotOptions = {}): Promise<B
     slack: slack?.requestListener,
     feishu: feishu?.requestListener,
     metrics: async () => ({ contentType: metrics.registry.contentType, body: await metrics.registry.metrics() }),
-    ready: async () => (await store.ping()) && (slack?.connected() ?? true) && (feishu?.connected() ?? true),
-  });
+    ready: async () => {
+      const health = engine!.health();
+      if (!health.ready) return health;
+      if (!(await store.ping())) return { ready: false, reason: 'store: not answering' };
+      if (slack && !slack.connected()) return { ready: false, reason: 'slack: not connected' };
+      if (feishu && !feishu.connected()) return { ready: false, reason: 'feishu: not connected' };
+      return { ready: true };
+    },
+  }, { logger: log });
   const port = await listen(server, config.port, opts.host);
   await slack?.start();
   await feishu?.start();

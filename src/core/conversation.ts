@@ -17,6 +17,8 @@ export interface ThreadState {
   step: 1 | 2;
   /** Runs started for the current step (each is billed); bounded by the configured attempts. */
   attempts: number;
+  /** A run of the current step has started and not yet ended (so a restart interrupted it). */
+  running?: boolean;
   failure?: { code: FailureCode; detail?: string; retryable: boolean };
   usage?: Usage;
   /** Files attached to the request, passed to the research (deep-search-agent session files). */
@@ -73,7 +75,12 @@ export interface Rules {
   answerBy: 'requester' | 'anyone';
   maxAttempts: number;
   language: 'auto' | Lang;
+  /** Attached files the research backend reads (count and size); undefined when it reads none. */
+  files?: { maxFiles: number; maxBytes: number };
 }
+
+/** Longest topic or answer passed to the model; a longer one is cut and the person told. */
+export const MAX_TEXT_CHARS = 4000;
 
 export interface Transition {
   state: ThreadState | undefined;
@@ -110,7 +117,7 @@ export function transition(s: ThreadState | undefined, input: Input, rules: Rule
       if (isCancelWord(input.text)) return mayControl(input.user) ? cancel(s, next) : noticeOnce('not-requester', t.notRequester);
       if (s.state === 'awaiting_answer') {
         if (!mayControl(input.user)) return noticeOnce('not-requester', t.notRequester);
-        return answer(next, input.text);
+        return answer(next, input.text, s.lang);
       }
       if (s.state === 'clarifying') return noticeOnce('preparing', t.preparing);
       return noticeOnce('busy', t.busy);
@@ -120,19 +127,19 @@ export function transition(s: ThreadState | undefined, input: Input, rules: Rule
       if (input.action === 'cancel') return isActive(s.state) ? cancel(s, next) : none;
       if (input.action === 'retry') return s.state === 'failed' ? retry(s, next, rules) : none;
       if (s.state !== 'awaiting_answer') return none;
-      if (input.action === 'start-now') return answer(next, t.startNowAnswer);
+      if (input.action === 'start-now') return answer(next, t.startNowAnswer, s.lang);
       const text = input.text?.trim();
-      return text ? answer(next, text) : none;
+      return text ? answer(next, text, s.lang) : none;
     }
     case 'started': {
       if (s.state !== 'queued' && s.state !== 'clarifying') return none;
-      const state = next({ state: s.state === 'queued' ? 'researching' : 'clarifying', attempts: s.attempts + 1 });
+      const state = next({ state: s.state === 'queued' ? 'researching' : 'clarifying', attempts: s.attempts + 1, running: true });
       return { state, effects: [viewEffect(s, false), { type: 'status', working: true }] };
     }
     case 'clarified':
       if (s.state !== 'clarifying') return none;
       return {
-        state: next({ state: 'awaiting_answer', question: input.question }),
+        state: next({ state: 'awaiting_answer', question: input.question, running: false }),
         effects: [{ type: 'show-clarify' }, { type: 'status', working: false }],
       };
     case 'direct':
@@ -172,9 +179,22 @@ function viewEffect(s: ThreadState, final: boolean): Effect {
 }
 
 function newRound(prev: ThreadState | undefined, input: Extract<Input, { type: 'mention' }>, rules: Rules): Transition {
-  const topic = input.text.trim();
+  const { text: topic, cut } = capText(input.text.trim());
   const lang = detectLang(topic, rules.language);
-  if (!topic) return { state: prev, effects: [{ type: 'notice', text: strings(lang).help, lang }] };
+  const t = strings(lang);
+  const refuse = (text: string): Transition => ({ state: prev, effects: [{ type: 'notice', text, lang }] });
+  if (!topic) return refuse(t.help);
+  const notices: Effect[] = cut ? [{ type: 'notice', text: t.textCut(MAX_TEXT_CHARS), lang }] : [];
+  let files = input.files?.length ? input.files : undefined;
+  if (files && !rules.files) {
+    // The backend reads only text: say so instead of downloading what nobody will read.
+    notices.push({ type: 'notice', text: t.filesIgnored(files.map((f) => f.name)), lang });
+    files = undefined;
+  } else if (files && rules.files) {
+    if (files.length > rules.files.maxFiles) return refuse(t.tooManyFiles(files.length, rules.files.maxFiles));
+    const big = files.find((f) => f.size > rules.files!.maxBytes);
+    if (big) return refuse(t.fileTooLarge(big.name, big.size, rules.files.maxBytes));
+  }
   const state: ThreadState = {
     key: prev?.key ?? '',
     platform: input.platform,
@@ -187,19 +207,31 @@ function newRound(prev: ThreadState | undefined, input: Extract<Input, { type: '
     attempts: 0,
     notices: [],
     round: (prev?.round ?? 0) + 1,
-    files: input.files?.length ? input.files : undefined,
+    files,
     version: prev?.version ?? 0,
     createdAt: prev?.createdAt ?? input.now,
     updatedAt: input.now,
   };
-  return { state, effects: rules.clarify ? [{ type: 'post-clarify' }, { type: 'run' }] : [{ type: 'post-progress' }, { type: 'run' }] };
+  return { state, effects: [...notices, { type: rules.clarify ? 'post-clarify' : 'post-progress' }, { type: 'run' }] };
 }
 
-function answer(next: (p: Partial<ThreadState>) => ThreadState, text: string): Transition {
+function answer(next: (p: Partial<ThreadState>) => ThreadState, raw: string, lang: Lang): Transition {
+  const { text, cut } = capText(raw);
   return {
-    state: next({ state: 'queued', answer: text, step: 2, attempts: 0, notices: [] }),
-    effects: [{ type: 'show-clarify' }, { type: 'post-progress' }, { type: 'run' }],
+    state: next({ state: 'queued', answer: text, step: 2, attempts: 0, running: false, notices: [] }),
+    effects: [
+      ...(cut ? [{ type: 'notice', text: strings(lang).textCut(MAX_TEXT_CHARS), lang } as Effect] : []),
+      { type: 'show-clarify' },
+      { type: 'post-progress' },
+      { type: 'run' },
+    ],
   };
+}
+
+/** At most MAX_TEXT_CHARS characters, never cutting a character in two. */
+export function capText(text: string): { text: string; cut: boolean } {
+  const chars = Array.from(text);
+  return chars.length <= MAX_TEXT_CHARS ? { text, cut: false } : { text: chars.slice(0, MAX_TEXT_CHARS).join('').trimEnd(), cut: true };
 }
 
 function cancel(s: ThreadState, next: (p: Partial<ThreadState>) => ThreadState): Transition {
@@ -209,7 +241,7 @@ function cancel(s: ThreadState, next: (p: Partial<ThreadState>) => ThreadState):
 function retry(s: ThreadState, next: (p: Partial<ThreadState>) => ThreadState, rules: Rules): Transition {
   const backToStep1 = s.step === 1 && rules.clarify;
   return {
-    state: next({ state: backToStep1 ? 'clarifying' : 'queued', failure: undefined, attempts: 0, notices: [] }),
+    state: next({ state: backToStep1 ? 'clarifying' : 'queued', failure: undefined, attempts: 0, running: false, notices: [] }),
     effects: backToStep1 ? [{ type: 'show-clarify' }, { type: 'run' }] : [{ type: 'show-progress', final: false }, { type: 'run' }],
   };
 }
@@ -223,8 +255,8 @@ function recover(s: ThreadState, next: (p: Partial<ThreadState>) => ThreadState,
     const state = next({ state: 'failed', failure: { code: 'interrupted', retryable: true } });
     return { state, effects: [viewEffect(s, true)] };
   }
-  // A queued run never started (nothing was billed): it simply goes back in the queue.
-  const wasRunning = s.state !== 'queued';
-  const state = next({ state: s.step === 1 ? 'clarifying' : 'queued' });
+  // A run that was only waiting for a slot never started (nothing was billed): it simply goes back in the queue.
+  const wasRunning = s.running ?? (s.state === 'researching' || (s.state === 'clarifying' && s.attempts > 0));
+  const state = next({ state: s.step === 1 ? 'clarifying' : 'queued', running: false });
   return { state, effects: [...(wasRunning ? [{ type: 'notice', text: t.restarted, lang: s.lang } as Effect] : []), { type: 'run' }] };
 }

@@ -1,12 +1,12 @@
-import PQueue from 'p-queue';
 import { ResearchError, type ReportFormat, type ResearchBackend, type ResearchRequest } from '../research/types.js';
-import type { Inbound, Platform, RunState, ThreadKey } from '../platforms/platform.js';
+import type { Inbound, Platform, ThreadKey } from '../platforms/platform.js';
 import { isActive, RUNNING_STATES, transition, type Effect, type Input, type Result, type Rules, type ThreadState } from './conversation.js';
-import { strings, type Lang } from './i18n.js';
+import { detectLang, strings, type Lang } from './i18n.js';
 import { silentLogger, type Logger } from './logger.js';
 import { noTelemetry, type Telemetry } from './telemetry.js';
 import { advance, isMilestone, startProgress, type Progress } from './progress.js';
 import { buildReport } from './report.js';
+import { RunQueue } from './run-queue.js';
 import { clarifyView, progressView } from './views.js';
 import { utcDay, type ThreadStore } from '../store/store.js';
 
@@ -34,19 +34,35 @@ export interface EngineOptions {
   telemetry?: Telemetry;
 }
 
-const BILLED_STATES: RunState[] = ['queued', 'researching'];
+/** How long a person's attachment may take to download. */
+const DOWNLOAD_TIMEOUT_MS = 120_000;
+/** Refusal notices per person per minute; a flood beyond that is refused without a message each. */
+const REFUSAL_NOTICES_PER_MINUTE = 3;
+
+/** A store write failed: the conversation could not be saved. */
+class StoreWriteError extends Error {
+  constructor(
+    readonly op: string,
+    cause: unknown,
+  ) {
+    super(`${op} failed: ${(cause as { code?: string })?.code ?? (cause as Error)?.message ?? String(cause)}`, { cause });
+  }
+}
 
 /** Runs the conversation's effects: the store, the research queue, the platforms; recovery at start-up. */
 export class Engine {
   private readonly store: ThreadStore;
   private readonly platforms: Map<string, Platform>;
-  private readonly queue: PQueue;
+  private readonly queue: RunQueue;
+  private readonly rules: Rules;
   private readonly clock: () => number;
   private readonly log: Logger;
   private readonly telemetry: Telemetry;
-  private readonly running = new Map<ThreadKey, AbortController>();
-  private readonly waiting: ThreadKey[] = [];
   private readonly live = new Map<ThreadKey, Progress>();
+  /** When each person was last told of a refusal, to keep a flood from becoming a flood of notices. */
+  private readonly refusalNotices = new Map<string, number[]>();
+  /** Why the last store write failed, until one succeeds again. */
+  private storeProblem: string | undefined;
   /** Words of a posted report, shown in the final progress view. */
   private readonly words = new Map<ThreadKey, number>();
   private readonly locks = new Map<ThreadKey, Promise<unknown>>();
@@ -55,7 +71,10 @@ export class Engine {
   constructor(private readonly opts: EngineOptions) {
     this.store = opts.store;
     this.platforms = new Map(opts.platforms.map((p) => [p.name, p]));
-    this.queue = new PQueue({ concurrency: opts.limits.maxConcurrent });
+    this.queue = new RunQueue(opts.limits.maxConcurrent, (key, signal) => this.execute(key, signal), (key, err) =>
+      this.log.error({ thread: key, err }, 'research job failed'),
+    );
+    this.rules = { ...opts.rules, files: opts.backend.files };
     this.clock = opts.clock ?? Date.now;
     this.log = opts.logger ?? silentLogger;
     this.telemetry = opts.telemetry ?? noTelemetry;
@@ -63,28 +82,71 @@ export class Engine {
 
   /** Research runs streaming now and waiting for a slot. */
   load(): { running: number; queued: number } {
-    return { running: this.running.size, queued: this.waiting.length };
+    return this.queue.size;
   }
 
-  /** Handles one inbound event. Resolves when its immediate effects are done (research runs in the background). */
+  /** Not ready while the last store write failed: the reason names the write and its error. */
+  health(): { ready: boolean; reason?: string } {
+    return this.storeProblem ? { ready: false, reason: `store: ${this.storeProblem}` } : { ready: true };
+  }
+
+  /**
+   * Handles one inbound event. Resolves when its immediate effects are done (research runs in the background).
+   * When the store cannot be written, the person is told to try again and /healthz reports why.
+   */
   async handle(inbound: Inbound): Promise<void> {
+    try {
+      await this.route(inbound);
+    } catch (err) {
+      if (!(err instanceof StoreWriteError)) throw err;
+      const platform = this.platforms.get(inbound.platform);
+      const lang = detectLang(inbound.kind === 'mention' || inbound.kind === 'reply' ? inbound.text : '', this.rules.language);
+      if (platform && inbound.thread) await this.safePost(platform, inbound.thread, { kind: 'notice', lang, text: strings(lang).couldNotSave });
+    }
+  }
+
+  private async route(inbound: Inbound): Promise<void> {
     const now = this.clock();
+    let thread = inbound.thread;
+    // A card callback names its message; the thread is found by it (the button's value is only a hint).
+    if (inbound.kind === 'action' && inbound.messageId) thread = (await this.store.threadOfMessage(inbound.messageId)) ?? thread;
     // Replies and button presses only matter in threads the bot runs: no store write for the rest of a busy channel.
-    if (inbound.kind !== 'mention' && !(await this.store.get(inbound.thread))) return;
-    if (!(await this.store.claimEvent(`${inbound.platform}:${inbound.eventId}`, this.opts.eventTtlMs ?? 86_400_000, now))) {
-      this.log.debug({ thread: inbound.thread }, 'duplicate delivery ignored');
+    if (!thread || ((inbound.kind === 'reply' || inbound.kind === 'action') && !(await this.store.get(thread)))) return;
+    const id = `${inbound.platform}:${inbound.eventId}`;
+    if (!(await this.write('claim event', thread, () => this.store.claimEvent(id, this.opts.eventTtlMs ?? 86_400_000, now)))) {
+      this.log.debug({ thread }, 'duplicate delivery ignored');
       return;
     }
-    await this.locked(inbound.thread, async () => {
-      const current = await this.store.get(inbound.thread);
+    if (inbound.kind === 'unsupported') {
+      const platform = this.platforms.get(inbound.platform);
+      const text = this.rules.language === 'auto' ? `${strings('en').unsupported}\n${strings('zh').unsupported}` : strings(this.rules.language).unsupported;
+      if (platform) await this.safePost(platform, thread, { kind: 'notice', lang: this.rules.language === 'zh' ? 'zh' : 'en', text });
+      return;
+    }
+    await this.locked(thread, async () => {
+      const current = await this.store.get(thread);
       const input: Input =
         inbound.kind === 'action'
           ? { type: 'action', action: inbound.action, user: inbound.user, text: inbound.text, now }
           : inbound.kind === 'mention'
             ? { type: 'mention', user: inbound.user, text: inbound.text, platform: inbound.platform, channel: inbound.channel, files: inbound.files, now }
             : { type: 'reply', user: inbound.user, text: inbound.text, now };
-      await this.apply(inbound.thread, inbound.platform, current, input, true);
+      await this.apply(thread, inbound.platform, current, input, true);
     });
+  }
+
+  /** A store write; a failure is logged with the write's name, turns /healthz not ready, and is rethrown. */
+  private async write<T>(op: string, thread: ThreadKey, f: () => Promise<T>): Promise<T> {
+    try {
+      const result = await f();
+      this.storeProblem = undefined;
+      return result;
+    } catch (err) {
+      const failure = new StoreWriteError(op, err);
+      this.storeProblem = failure.message;
+      this.log.error({ thread, op, err: failure.message }, 'store write failed');
+      throw failure;
+    }
   }
 
   /** Start-up recovery: every thread caught mid-run is re-run (bounded) or failed, and told so. */
@@ -105,13 +167,12 @@ export class Engine {
   async stop(graceMs = 0): Promise<void> {
     this.stopping = true;
     this.queue.pause();
-    this.queue.clear();
-    if (graceMs > 0 && this.running.size > 0) {
+    if (graceMs > 0 && this.queue.size.running > 0) {
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([this.queue.onIdle(), new Promise((r) => (timer = setTimeout(r, graceMs)))]);
       clearTimeout(timer);
     }
-    for (const ac of this.running.values()) ac.abort();
+    this.queue.abortAll();
     await this.queue.onIdle();
     await Promise.allSettled([...this.locks.values()]);
   }
@@ -131,17 +192,21 @@ export class Engine {
   private async apply(key: ThreadKey, platformName: string, s: ThreadState | undefined, input: Input, admit: boolean): Promise<ThreadState | undefined> {
     const platform = this.platforms.get(platformName);
     if (!platform) return s;
-    const { state, effects } = transition(s, input, this.opts.rules);
+    const { state, effects } = transition(s, input, this.rules);
     if (state && state !== s) {
+      const next = { ...state, key, platform: platformName };
+      let saved: ThreadState | undefined;
       // A person's input that starts a run (new request, answer, retry) must pass the limits first.
       if (admit && effects.some((e) => e.type === 'run')) {
-        const refusal = await this.refusal(state.requester, state.channel, state.lang);
-        if (refusal) {
-          await this.safePost(platform, key, { kind: 'notice', lang: state.lang, text: refusal });
+        const refusal = await this.admit(next, s);
+        if (typeof refusal === 'string') {
+          await this.refuse(platform, key, state.requester, state.lang, refusal);
           return s;
         }
+        saved = refusal;
+      } else {
+        saved = await this.write('save thread', key, () => this.store.save(next));
       }
-      const saved = await this.store.save({ ...state, key, platform: platformName });
       if (!saved) {
         this.log.warn({ thread: key }, 'thread changed elsewhere; event dropped');
         return s;
@@ -153,17 +218,35 @@ export class Engine {
     return s;
   }
 
-  /** Why a new run may not start: allow-lists, runs at once per person, runs per person per day. */
-  private async refusal(user: string, channel: string, lang: Lang): Promise<string | undefined> {
-    const t = strings(lang);
+  /**
+   * The caps, checked and counted in one atomic store step: requests under way per person (step 1 included)
+   * and requests per person per day. A new request or a retry counts for the day; answering the question of
+   * a request already counted does not. Returns the saved thread, undefined on a conflict, or why it is refused.
+   */
+  private async admit(next: ThreadState, prev: ThreadState | undefined): Promise<ThreadState | string | undefined> {
+    const t = strings(next.lang);
     const { allowedChannels, allowedUsers, perUser, dailyPerUser } = this.opts.limits;
-    if (allowedChannels.length > 0 && !allowedChannels.includes(channel)) return t.notAllowedChannel;
-    if (allowedUsers.length > 0 && !allowedUsers.includes(user)) return t.notAllowedUser;
-    if ((await this.store.countByUser(user, BILLED_STATES)) >= perUser) return t.perUserLimit(perUser);
-    if (dailyPerUser > 0 && (await this.store.runsOn(user, utcDay(this.clock()))) >= dailyPerUser) {
-      return t.dailyLimit(dailyPerUser);
-    }
+    if (allowedChannels.length > 0 && !allowedChannels.includes(next.channel)) return t.notAllowedChannel;
+    if (allowedUsers.length > 0 && !allowedUsers.includes(next.requester)) return t.notAllowedUser;
+    const rule = { busy: RUNNING_STATES, perUser, dailyLimit: dailyPerUser, countDaily: prev?.state !== 'awaiting_answer', day: utcDay(this.clock()) };
+    const admission = await this.write('admit request', next.key, () => this.store.admit(next, rule));
+    if (admission.ok) return admission.state;
+    if (admission.reason === 'per-user') return t.perUserLimit(perUser);
+    if (admission.reason === 'daily') return t.dailyLimit(dailyPerUser);
     return undefined;
+  }
+
+  /** Tells a person why their request was refused, a few times a minute at most; the rest are only logged. */
+  private async refuse(platform: Platform, key: ThreadKey, user: string, lang: Lang, text: string): Promise<void> {
+    const now = this.clock();
+    const recent = (this.refusalNotices.get(user) ?? []).filter((t) => now - t < 60_000);
+    this.telemetry.requestRefused();
+    if (recent.length >= REFUSAL_NOTICES_PER_MINUTE) {
+      this.log.info({ thread: key }, 'request refused; notice skipped (too many refusals for this person this minute)');
+      return;
+    }
+    this.refusalNotices.set(user, [...recent, now]);
+    await this.safePost(platform, key, { kind: 'notice', lang, text });
   }
 
   private async effects(platform: Platform, key: ThreadKey, s: ThreadState | undefined, effects: Effect[]): Promise<void> {
@@ -196,8 +279,8 @@ export class Engine {
       case 'post-progress': {
         this.live.delete(s.key);
         // The run is enqueued right after this view is posted: show the place it will take.
-        const position = this.running.size >= this.opts.limits.maxConcurrent ? this.waiting.length + 1 : undefined;
-        const id = await platform.post(s.key, progressView(s, undefined, this.positionOf(s.key) ?? position));
+        const position = this.queue.position(s.key) ?? this.queue.positionIfAdded(s.requester);
+        const id = await platform.post(s.key, progressView(s, undefined, position));
         await this.patch(s.key, { progressMessageId: id });
         return { ...s, progressMessageId: id };
       }
@@ -205,17 +288,17 @@ export class Engine {
         await this.showProgress(platform, s, effect.final);
         return;
       case 'run':
-        this.enqueue(s.key);
+        if (!this.stopping) this.queue.add(s.key, s.requester);
         return;
       case 'abort':
-        this.running.get(s.key)?.abort();
-        this.dequeue(s.key);
+        this.queue.cancel(s.key);
         return;
       case 'post-report':
         await this.postReport(platform, s);
         return;
       case 'status':
-        await platform.setStatus?.(s.key, effect.working ? strings(s.lang).working : null).catch(() => undefined);
+        // Cosmetic: never waited for, so a slow or hung platform call cannot hold the conversation.
+        void platform.setStatus?.(s.key, effect.working ? strings(s.lang).working : null).catch(() => undefined);
         return;
     }
   }
@@ -224,7 +307,7 @@ export class Engine {
     const id = s.progressMessageId;
     if (!id) return;
     const words = s.state === 'done' ? this.words.get(s.key) : undefined;
-    await platform.update(s.key, id, progressView(s, this.live.get(s.key), this.positionOf(s.key), words), final);
+    await platform.update(s.key, id, progressView(s, this.live.get(s.key), this.queue.position(s.key), words), final);
     if (final) {
       this.live.delete(s.key);
       this.words.delete(s.key);
@@ -245,7 +328,7 @@ export class Engine {
   private async patch(key: ThreadKey, fields: Partial<ThreadState>): Promise<void> {
     for (let i = 0; i < 3; i++) {
       const current = await this.store.get(key);
-      if (!current || (await this.store.save({ ...current, ...fields }))) return;
+      if (!current || (await this.write('save message id', key, () => this.store.save({ ...current, ...fields })))) return;
     }
   }
 
@@ -257,49 +340,25 @@ export class Engine {
     }
   }
 
-  private positionOf(key: ThreadKey): number | undefined {
-    const i = this.waiting.indexOf(key);
-    return i < 0 ? undefined : i + 1;
-  }
-
-  private enqueue(key: ThreadKey): void {
-    if (this.stopping || this.waiting.includes(key) || this.running.has(key)) return;
-    this.waiting.push(key);
-    void this.queue.add(() => this.execute(key)).catch((err) => this.log.error({ thread: key, err }, 'research job failed'));
-  }
-
-  private dequeue(key: ThreadKey): void {
-    const i = this.waiting.indexOf(key);
-    if (i >= 0) this.waiting.splice(i, 1);
-  }
-
   /** Tells the runs still waiting their new place in the queue. */
   private async refreshPositions(): Promise<void> {
-    for (const key of [...this.waiting]) {
+    for (const key of this.queue.waitingKeys()) {
       const s = await this.store.get(key);
       const platform = s && this.platforms.get(s.platform);
       if (s?.state === 'queued' && platform) await this.showProgress(platform, s, false);
     }
   }
 
-  private async execute(key: ThreadKey): Promise<void> {
-    this.dequeue(key);
+  private async execute(key: ThreadKey, signal: AbortSignal): Promise<void> {
     if (this.stopping) return;
-    const ac = new AbortController();
-    this.running.set(key, ac);
     void this.refreshPositions().catch(() => undefined);
-    try {
-      const started = await this.locked(key, async () => {
-        const s = await this.store.get(key);
-        if (!s || (s.state !== 'queued' && s.state !== 'clarifying')) return undefined;
-        return this.apply(key, s.platform, s, { type: 'started', now: this.clock() }, false);
-      });
-      if (!started || !isActive(started.state)) return;
-      if (started.step === 2) await this.store.countRun(started.requester, utcDay(this.clock()));
-      await this.research(started, ac.signal);
-    } finally {
-      this.running.delete(key);
-    }
+    const started = await this.locked(key, async () => {
+      const s = await this.store.get(key);
+      if (!s || (s.state !== 'queued' && s.state !== 'clarifying')) return undefined;
+      return this.apply(key, s.platform, s, { type: 'started', now: this.clock() }, false);
+    });
+    if (!started || !isActive(started.state)) return;
+    await this.research(started, signal);
   }
 
   private async request(s: ThreadState, platform: Platform): Promise<ResearchRequest> {
@@ -318,15 +377,17 @@ export class Engine {
     };
   }
 
-  /** The request's attached files, fetched from the platform for this run. */
+  /** The request's attached files, fetched from the platform for this run, within the backend's size cap. */
   private async attachments(s: ThreadState, platform: Platform): Promise<{ name: string; data: Uint8Array }[]> {
-    if (!s.files?.length || !platform.download) return [];
+    const limits = this.rules.files;
+    if (!s.files?.length || !platform.download || !limits) return [];
     const out = [];
     for (const f of s.files) {
       try {
-        out.push({ name: f.name, data: await platform.download(s.key, f) });
+        out.push({ name: f.name, data: await platform.download(s.key, f, { maxBytes: limits.maxBytes, timeoutMs: DOWNLOAD_TIMEOUT_MS }) });
       } catch (err) {
-        throw new ResearchError('file_rejected', `${f.name} could not be fetched from the chat.`, { cause: err });
+        // The platform's message names the file and says why.
+        throw new ResearchError('file_rejected', (err as Error)?.message || `${f.name} could not be fetched from the chat.`, { cause: err });
       }
     }
     return out;
@@ -337,9 +398,7 @@ export class Engine {
     return this.locked(s.key, async () => {
       const current = await this.store.get(s.key);
       if (current?.state !== 'clarifying') return undefined;
-      const next = await this.apply(s.key, s.platform, current, { type: 'direct', now: this.clock() }, false);
-      if (next?.step === 2) await this.store.countRun(next.requester, utcDay(this.clock()));
-      return next;
+      return this.apply(s.key, s.platform, current, { type: 'direct', now: this.clock() }, false);
     });
   }
 

@@ -42,8 +42,17 @@ const en = {
   restarted: 'The bot restarted; running your research again.',
   notAllowedChannel: 'Research is not enabled in this channel. An admin can add it to ALLOWED_CHANNELS.',
   notAllowedUser: 'You are not on the list of people who can run research here. Ask an admin to add you to ALLOWED_USERS.',
-  perUserLimit: (n: number) => `You already have ${n} research run${n > 1 ? 's' : ''} going. Wait for it to finish or cancel it, then ask again.`,
-  dailyLimit: (n: number) => `You have reached today's limit of ${n} research run${n > 1 ? 's' : ''}. It resets at midnight UTC.`,
+  perUserLimit: (n: number) =>
+    `You already have ${n} research request${n > 1 ? 's' : ''} under way (a question being prepared or a research running). Wait for ${n > 1 ? 'one' : 'it'} to finish or cancel it, then ask again.`,
+  dailyLimit: (n: number) => `You have reached today's limit of ${n} research request${n > 1 ? 's' : ''}. It resets at midnight UTC.`,
+  textCut: (n: number) => `Your message was longer than ${n.toLocaleString('en')} characters; I used the first ${n.toLocaleString('en')}.`,
+  filesIgnored: (names: string[]) =>
+    `This research reads only your text, so the attached file${names.length > 1 ? 's' : ''} (${names.join(', ')}) ${names.length > 1 ? 'are' : 'is'} not used.`,
+  tooManyFiles: (n: number, max: number) => `You attached ${n} files; at most ${max} can be used. Mention me again with fewer files.`,
+  fileTooLarge: (name: string, size: number, max: number) =>
+    `${name} is ${megabytes(size)}; an attached file can be at most ${megabytes(max)}. Mention me again without it or with a smaller file.`,
+  unsupported: 'I can read text and rich-text messages (images once they are supported). Send me your topic as text.',
+  couldNotSave: 'I could not save this, so nothing was started. Please try again in a minute; if it keeps happening, tell an admin.',
   referencesHeading: 'References',
   reportFileTitle: 'Full report (Markdown)',
   errors: {
@@ -97,8 +106,14 @@ const zh: Strings = {
   restarted: '机器人刚刚重启，正在重新运行你的研究。',
   notAllowedChannel: '本群/频道未开启研究功能。管理员可以把它加入 ALLOWED_CHANNELS。',
   notAllowedUser: '你不在可发起研究的名单中，请联系管理员加入 ALLOWED_USERS。',
-  perUserLimit: (n) => `你已有 ${n} 个研究在进行中。请等它完成或取消后再发起。`,
+  perUserLimit: (n) => `你已有 ${n} 个研究请求在进行中（正在准备问题或正在研究）。请等它完成或取消后再发起。`,
   dailyLimit: (n) => `你今天的研究次数已达上限（${n} 次），将于 UTC 零点重置。`,
+  textCut: (n) => `你的消息超过 ${n} 个字符，只使用了前 ${n} 个字符。`,
+  filesIgnored: (names) => `本研究只读取文字，附件（${names.join('、')}）不会被使用。`,
+  tooManyFiles: (n, max) => `你附带了 ${n} 个文件，最多只能使用 ${max} 个。请减少文件后重新 @我。`,
+  fileTooLarge: (name, size, max) => `${name} 大小为 ${megabytes(size)}，附件最大 ${megabytes(max)}。请去掉它或换一个更小的文件后重新 @我。`,
+  unsupported: '我能读取文字和富文本消息（图片将在支持后可用）。请用文字发送研究主题。',
+  couldNotSave: '无法保存，本次请求没有开始。请稍后重试；如果反复出现，请联系管理员。',
   referencesHeading: '参考资料',
   reportFileTitle: '完整报告（Markdown）',
   errors: {
@@ -117,6 +132,10 @@ const zh: Strings = {
     file_rejected: '附件无法使用（最多 10 个文件，每个不超过 100 MB，且需为 DashScope 能解析的格式）。请去掉或更换文件后重新 @我。',
   },
 };
+
+function megabytes(bytes: number): string {
+  return bytes >= 1024 ** 3 ? `${(bytes / 1024 ** 3).toFixed(1)} GB` : `${Math.max(1, Math.round(bytes / 1024 ** 2))} MB`;
+}
 
 /** A failure in words; a refused file also says which file and why. */
 export function failureText(t: Strings, failure: { code: FailureCode; detail?: string } | undefined): string {

@@ -4,9 +4,12 @@ import type { Usage } from '../research/types.js';
 export interface Telemetry {
   researchFailed(code: string): void;
   tokensUsed(usage: Usage): void;
+  /** A request refused by a cap or an allow-list. */
+  requestRefused(): void;
 }
 
 export const noTelemetry: Telemetry = {
   researchFailed() {},
   tokensUsed() {},
+  requestRefused() {},
 };

@@ -29,7 +29,24 @@ export interface FileRef {
 export type Inbound =
   | (InboundBase & { kind: 'mention'; text: string; files?: FileRef[] })
   | (InboundBase & { kind: 'reply'; text: string })
-  | (InboundBase & { kind: 'action'; action: ActionName; text?: string });
+  | (InboundBase & {
+      kind: 'action';
+      action: ActionName;
+      text?: string;
+      /**
+       * The bot's message the button or form is on. When set, the engine finds the thread by it in the store,
+       * and `thread` (from the button's value) is only a hint; '' when the callback carried no value.
+       */
+      messageId?: string;
+    })
+  /** A message the bot cannot read (image, file, audio, sticker, forward) in a direct chat: answered with a short notice. */
+  | (InboundBase & { kind: 'unsupported'; what: string });
+
+/** Bounds for downloading a person's attachment: declared size and bytes read both checked, within a deadline. */
+export interface DownloadLimits {
+  maxBytes: number;
+  timeoutMs: number;
+}
 
 export type RunState = 'clarifying' | 'awaiting_answer' | 'queued' | 'researching' | 'done' | 'failed' | 'cancelled';
 
@@ -86,8 +103,12 @@ export interface Platform {
   update(thread: ThreadKey, messageId: string, view: View, final: boolean): Promise<void>;
   /** Posts the finished report the platform's way: split messages or cards, references, a file. */
   postReport(thread: ThreadKey, report: Report, lang: Lang): Promise<void>;
-  /** Downloads a file attached to a request. */
-  download?(thread: ThreadKey, file: FileRef): Promise<Uint8Array>;
+  /**
+   * Downloads a file attached to a request, refusing before any byte is read when the declared size is over
+   * `limits.maxBytes`, and stopping once more bytes than that arrive or the deadline passes. Rejects with an
+   * Error whose message says why, in words a person understands.
+   */
+  download?(thread: ThreadKey, file: FileRef, limits: DownloadLimits): Promise<Uint8Array>;
   /** A "working" indicator where the platform has one; null clears it. Failures are ignored. */
   setStatus?(thread: ThreadKey, status: string | null): Promise<void>;
 }

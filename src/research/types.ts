@@ -119,5 +119,7 @@ export class ResearchError extends Error {
 /** A research backend: one streaming run per call; cancelling the signal closes the connection. */
 export interface ResearchBackend {
   readonly name: string;
+  /** Present when the backend reads attached files: how many and how large. Without it no file is downloaded. */
+  readonly files?: { maxFiles: number; maxBytes: number };
   run(request: ResearchRequest, signal?: AbortSignal): AsyncIterable<ResearchEvent>;
 }

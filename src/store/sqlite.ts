@@ -3,7 +3,7 @@ import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { ThreadState } from '../core/conversation.js';
 import type { RunState } from '../platforms/platform.js';
-import type { ThreadStore } from './store.js';
+import type { Admission, AdmissionRule, ThreadStore } from './store.js';
 
 /** Versioned migrations: each runs once, in order, inside a transaction; `user_version` records the last. */
 const MIGRATIONS: string[] = [
@@ -20,33 +20,59 @@ const MIGRATIONS: string[] = [
    CREATE TABLE events (id TEXT PRIMARY KEY, expires_at INTEGER NOT NULL);
    CREATE INDEX events_expiry ON events(expires_at);
    CREATE TABLE daily_runs (user TEXT NOT NULL, day TEXT NOT NULL, runs INTEGER NOT NULL, PRIMARY KEY (user, day));`,
+  // The bot's messages by id, so a card callback that carries no value still finds its thread.
+  `CREATE TABLE messages (id TEXT PRIMARY KEY, key TEXT NOT NULL);
+   INSERT OR IGNORE INTO messages (id, key)
+     SELECT json_extract(data, '$.clarifyMessageId'), key FROM threads WHERE json_extract(data, '$.clarifyMessageId') IS NOT NULL;
+   INSERT OR IGNORE INTO messages (id, key)
+     SELECT json_extract(data, '$.progressMessageId'), key FROM threads WHERE json_extract(data, '$.progressMessageId') IS NOT NULL;`,
 ];
 
 /** The embedded default store (`STORE_URL=sqlite:path`): one file, WAL, synchronous writes. */
 export class SqliteStore implements ThreadStore {
   private readonly db: Database.Database;
   private readonly stmts;
+  private readonly admitTx: (state: ThreadState, rule: AdmissionRule) => Admission;
   private claims = 0;
 
   constructor(path: string) {
-    if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
-    this.db = new Database(path);
-    this.db.pragma('journal_mode = WAL');
-    this.db.pragma('synchronous = NORMAL');
-    this.db.pragma('busy_timeout = 5000');
-    this.migrate();
+    try {
+      if (path !== ':memory:') mkdirSync(dirname(path), { recursive: true });
+      this.db = new Database(path);
+      this.db.pragma('journal_mode = WAL');
+      this.db.pragma('synchronous = NORMAL');
+      this.db.pragma('busy_timeout = 5000');
+      this.migrate();
+    } catch (err) {
+      throw new StoreOpenError(path, err);
+    }
     this.stmts = {
       claim: this.db.prepare('INSERT INTO events (id, expires_at) VALUES (?, ?) ON CONFLICT(id) DO UPDATE SET expires_at = excluded.expires_at WHERE events.expires_at <= ?'),
       purge: this.db.prepare('DELETE FROM events WHERE expires_at <= ?'),
       get: this.db.prepare<[string], { data: string; version: number }>('SELECT data, version FROM threads WHERE key = ?'),
       insert: this.db.prepare('INSERT INTO threads (key, state, requester, version, updated_at, data) VALUES (?, ?, ?, 1, ?, ?) ON CONFLICT(key) DO NOTHING'),
       update: this.db.prepare('UPDATE threads SET state = ?, requester = ?, version = version + 1, updated_at = ?, data = ? WHERE key = ? AND version = ?'),
-      countRun: this.db.prepare<[string, string], { runs: number }>(
-        'INSERT INTO daily_runs (user, day, runs) VALUES (?, ?, 1) ON CONFLICT(user, day) DO UPDATE SET runs = runs + 1 RETURNING runs',
-      ),
+      countRun: this.db.prepare('INSERT INTO daily_runs (user, day, runs) VALUES (?, ?, 1) ON CONFLICT(user, day) DO UPDATE SET runs = runs + 1'),
       runsOn: this.db.prepare<[string, string], { runs: number }>('SELECT runs FROM daily_runs WHERE user = ? AND day = ?'),
+      message: this.db.prepare('INSERT OR IGNORE INTO messages (id, key) VALUES (?, ?)'),
+      threadOfMessage: this.db.prepare<[string], { key: string }>('SELECT key FROM messages WHERE id = ?'),
     };
+    // IMMEDIATE: the write lock is taken before the counts are read, so no other process can slip in between.
+    this.admitTx = this.db.transaction((state: ThreadState, rule: AdmissionRule): Admission => {
+      const busy = this.db
+        .prepare<unknown[], { n: number }>(`SELECT COUNT(*) AS n FROM threads WHERE requester = ? AND key != ? AND state IN (${rule.busy.map(() => '?').join(',')})`)
+        .get(state.requester, state.key, ...rule.busy);
+      if ((busy?.n ?? 0) >= rule.perUser) return { ok: false, reason: 'per-user' };
+      if (rule.countDaily && rule.dailyLimit > 0 && (this.stmts.runsOn.get(state.requester, rule.day)?.runs ?? 0) >= rule.dailyLimit) {
+        return { ok: false, reason: 'daily' };
+      }
+      const saved = this.saveSync(state);
+      if (!saved) return { ok: false, reason: 'conflict' };
+      if (rule.countDaily) this.stmts.countRun.run(state.requester, rule.day);
+      return { ok: true, state: saved };
+    }).immediate;
   }
+
 
   private migrate(): void {
     const current = this.db.pragma('user_version', { simple: true }) as number;
@@ -69,13 +95,27 @@ export class SqliteStore implements ThreadStore {
   }
 
   async save(state: ThreadState): Promise<ThreadState | undefined> {
+    return this.db.transaction(() => this.saveSync(state))();
+  }
+
+  async admit(state: ThreadState, rule: AdmissionRule): Promise<Admission> {
+    return this.admitTx(state, rule);
+  }
+
+  async threadOfMessage(messageId: string): Promise<string | undefined> {
+    return this.stmts.threadOfMessage.get(messageId)?.key;
+  }
+
+  private saveSync(state: ThreadState): ThreadState | undefined {
     const saved = { ...state, version: state.version + 1 };
     const data = JSON.stringify(saved);
     const changes =
       state.version === 0
         ? this.stmts.insert.run(state.key, state.state, state.requester, state.updatedAt, data).changes
         : this.stmts.update.run(state.state, state.requester, state.updatedAt, data, state.key, state.version).changes;
-    return changes === 1 ? saved : undefined;
+    if (changes !== 1) return undefined;
+    for (const id of [state.clarifyMessageId, state.progressMessageId]) if (id) this.stmts.message.run(id, state.key);
+    return saved;
   }
 
   async inStates(states: RunState[]): Promise<ThreadState[]> {
@@ -92,17 +132,6 @@ export class SqliteStore implements ThreadStore {
     return Object.fromEntries(rows.map((r) => [r.state, r.n]));
   }
 
-  async countByUser(user: string, states: RunState[]): Promise<number> {
-    const row = this.db
-      .prepare<string[], { n: number }>(`SELECT COUNT(*) AS n FROM threads WHERE requester = ? AND state IN (${states.map(() => '?').join(',')})`)
-      .get(user, ...states);
-    return row?.n ?? 0;
-  }
-
-  async countRun(user: string, day: string): Promise<number> {
-    return this.stmts.countRun.get(user, day)?.runs ?? 1;
-  }
-
   async runsOn(user: string, day: string): Promise<number> {
     return this.stmts.runsOn.get(user, day)?.runs ?? 0;
   }
@@ -113,5 +142,38 @@ export class SqliteStore implements ThreadStore {
 
   async close(): Promise<void> {
     if (this.db.open) this.db.close();
+  }
+}
+
+/** The store file cannot be used: names STORE_URL, the path and the cause in words. */
+export class StoreOpenError extends Error {
+  constructor(path: string, cause: unknown) {
+    super(`STORE_URL=sqlite:${path} cannot be used: ${describe(cause)}.`, { cause });
+    this.name = 'StoreOpenError';
+  }
+}
+
+function describe(err: unknown): string {
+  const e = err as { code?: string; message?: string; path?: string };
+  const where = e.path ? ` (${e.path})` : '';
+  switch (e.code) {
+    case 'EACCES':
+    case 'EPERM':
+    case 'SQLITE_CANTOPEN':
+      return `permission denied or the file cannot be opened${where}; check that the directory exists and the bot's user may write to it`;
+    case 'EROFS':
+    case 'SQLITE_READONLY':
+      return `the file system is read-only${where}; put the store on a writable volume`;
+    case 'ENOTDIR':
+    case 'ENOENT':
+      return `a directory on the path is missing or is a file${where}`;
+    case 'ENOSPC':
+    case 'SQLITE_FULL':
+      return 'the disk is full';
+    case 'SQLITE_NOTADB':
+    case 'SQLITE_CORRUPT':
+      return 'the file is not a SQLite database or is damaged';
+    default:
+      return e.message ?? String(err);
   }
 }

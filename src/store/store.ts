@@ -16,16 +16,34 @@ export interface ThreadStore {
   save(state: ThreadState): Promise<ThreadState | undefined>;
   /** Threads in any of these states, oldest first. */
   inStates(states: RunState[]): Promise<ThreadState[]>;
-  /** Threads of one user in any of these states. */
-  countByUser(user: string, states: RunState[]): Promise<number>;
-  /** Adds one to a user's research runs of a day and returns the new count. */
-  countRun(user: string, day: string): Promise<number>;
+  /**
+   * Admission and save as one atomic step: refuses when the requester already has `perUser` other threads in
+   * `busy` states, or (with `countDaily` and a `dailyLimit` above 0) already `dailyLimit` requests that day;
+   * otherwise saves the thread like `save` and, with `countDaily`, counts the request for the day.
+   */
+  admit(state: ThreadState, rule: AdmissionRule): Promise<Admission>;
   runsOn(user: string, day: string): Promise<number>;
+  /** The thread a bot message (clarify or progress) belongs to, by the message id the platform gave. */
+  threadOfMessage(messageId: string): Promise<string | undefined>;
   /** Threads by state, for metrics. */
   countByState(): Promise<Partial<Record<RunState, number>>>;
   ping(): Promise<boolean>;
   close(): Promise<void>;
 }
+
+export interface AdmissionRule {
+  busy: readonly RunState[];
+  perUser: number;
+  dailyLimit: number;
+  countDaily: boolean;
+  day: string;
+}
+
+export type Admission =
+  | { ok: true; state: ThreadState }
+  | { ok: false; reason: 'per-user' | 'daily' }
+  /** The thread changed elsewhere since it was read. */
+  | { ok: false; reason: 'conflict' };
 
 export function utcDay(now: number): string {
   return new Date(now).toISOString().slice(0, 10);

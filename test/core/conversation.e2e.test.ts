@@ -134,7 +134,7 @@ describe('limits', () => {
     const { engine, platform } = makeEngine(fake, { rules: { clarify: false }, limits: { dailyPerUser: 1 } });
     await engine.handle(mention('a', 'one'));
     await engine.handle(mention('b', 'two'));
-    expect(platform.notices('b')[0]).toMatch(/already have 1 research run going/);
+    expect(platform.notices('b')[0]).toMatch(/already have 1 research request under way/);
     fake.resume();
     await expect.poll(() => platform.reports.length).toBe(1);
     await engine.handle(mention('c', 'three'));

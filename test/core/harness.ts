@@ -3,6 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Engine, type Limits } from '../../src/core/engine.js';
 import type { Rules } from '../../src/core/conversation.js';
+import { noTelemetry, type Telemetry } from '../../src/core/telemetry.js';
 import { createQwenBackend } from '../../src/research/qwen.js';
 import type { ResearchBackend } from '../../src/research/types.js';
 import { SqliteStore } from '../../src/store/sqlite.js';
@@ -20,7 +21,7 @@ export function tempDbPath(): string {
 /** An engine over a SQLite file, the real qwen client and the fake DashScope, with a recording platform. */
 export function makeEngine(
   fake: FakeDashScope,
-  opts: { dbPath?: string; rules?: Partial<Rules>; limits?: Partial<Limits>; platform?: RecordingPlatform; backend?: ResearchBackend } = {},
+  opts: { dbPath?: string; rules?: Partial<Rules>; limits?: Partial<Limits>; platform?: RecordingPlatform; backend?: ResearchBackend; telemetry?: Partial<Telemetry> } = {},
 ) {
   const store = new SqliteStore(opts.dbPath ?? tempDbPath());
   const platform = opts.platform ?? new RecordingPlatform();
@@ -34,6 +35,7 @@ export function makeEngine(
     limits: { ...LIMITS, ...opts.limits },
     format: 'detailed',
     progressIntervalMs: 20,
+    telemetry: { ...noTelemetry, ...opts.telemetry },
   });
   return { engine, store, platform };
 }

@@ -77,6 +77,21 @@ describe('restart recovery over the same SQLite file', () => {
     expect(fake.requests).toHaveLength(2);
   });
 
+  it('the restart notice is given only for runs that had started: a question still waiting for a slot just starts', async () => {
+    const dbPath = tempDbPath();
+    const a = makeEngine(fake, { dbPath, limits: { maxConcurrent: 1 } });
+    fake.pause();
+    await a.engine.handle(mention('s1', 'started topic', 'U1'));
+    await a.engine.handle(mention('s2', 'waiting topic', 'U2'));
+    await expect.poll(() => fake.open).toBe(1);
+    const b = await restart(a, dbPath);
+    fake.resume();
+    await expect.poll(() => b.platform.clarify('s2')?.open, { timeout: 15_000 }).toBe(true);
+    expect(b.platform.notices('s1')).toEqual(['The bot restarted; running your research again.']);
+    expect(b.platform.notices('s2')).toEqual([]);
+    expect(fake.requests.map((r) => r.body.input?.messages?.[0]?.content)).toEqual(['started topic', 'started topic', 'waiting topic']);
+  });
+
   it('a finished answer stored before the restart is reported without running again', async () => {
     const dbPath = tempDbPath();
     const slow = new RecordingPlatform();

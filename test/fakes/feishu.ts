@@ -140,6 +140,28 @@ export class FakeFeishu {
     });
   }
 
+  /**
+   * A submission of the form in one of the bot's cards, shaped like the recorded schema-2.0 callback
+   * (test/fixtures/samples/feishu/events/card.action.trigger.form_submit.json): `tag: button`, the submit button's
+   * `name`, `value: {}` (form buttons carry no behaviors) and the form's inputs in `form_value`.
+   */
+  formSubmit(messageId: string, answer: string, opts: { user?: string } = {}): Record<string, unknown> {
+    const msg = this.messages.get(messageId);
+    if (!msg) throw new Error(`no message ${messageId}`);
+    const form = nodes(msg.content).find((n) => n.tag === 'form');
+    if (!form) throw new Error(`message ${messageId} has no form`);
+    const submit = nodes(form).find((n) => n.tag === 'button' && n.form_action_type === 'submit');
+    const input = nodes(form).find((n) => n.tag === 'input');
+    if (!submit || !input) throw new Error(`the form in ${messageId} has no input or submit button`);
+    return this.envelope('card.action.trigger', {
+      operator: { tenant_key: TENANT, open_id: opts.user ?? 'ou_alice', union_id: 'on_u' },
+      token: `c-${++this.seq}`,
+      action: { tag: 'button', value: {}, name: submit.name, form_value: { [String(input.name)]: answer }, options: [], checked: false },
+      host: 'im_message',
+      context: { open_message_id: messageId, open_chat_id: msg.chat_id },
+    });
+  }
+
   envelope(type: string, event: Record<string, unknown>): Record<string, unknown> {
     return {
       schema: '2.0',
@@ -275,7 +297,32 @@ export class FakeFeishu {
     this.hits.set(key, recent);
     return true;
   }
+
+  /**
+   * A webhook push as its raw body and headers, to send with post() (again, for a replay): encrypted and signed
+   * like deliver(), or in plaintext with the verification token when `encryptKey` is ''. `timestamp` is in
+   * seconds (now by default); null leaves the header out.
+   */
+  webhookRequest(payload: unknown, opts: { encryptKey?: string; timestamp?: number | null } = {}): { body: string; headers: Record<string, string> } {
+    const key = opts.encryptKey ?? ENCRYPT_KEY;
+    const body = key ? JSON.stringify({ encrypt: encrypt(JSON.stringify(payload), key) }) : JSON.stringify(payload);
+    const ts = opts.timestamp === undefined ? String(Math.floor(Date.now() / 1000)) : opts.timestamp === null ? '' : String(opts.timestamp);
+    const nonce = randomBytes(8).toString('hex');
+    const headers: Record<string, string> = { 'content-type': 'application/json', 'x-lark-request-nonce': nonce };
+    if (ts) headers['x-lark-request-timestamp'] = ts;
+    if (key) headers['x-lark-signature'] = createHash('sha256').update(ts + nonce + key + body).digest('hex');
+    return { body, headers };
+  }
+
+  /** POSTs a request to the webhook as given; resolves with the answer. */
+  async post(endpoint: string, request: { body: string; headers: Record<string, string> }): Promise<{ status: number; body: string }> {
+    const res = await fetch(endpoint, { method: 'POST', headers: request.headers, body: request.body });
+    return { status: res.status, body: await res.text() };
+  }
 }
+
+/** The verification token in the events the fake builds (envelope()). */
+export const VERIFICATION_TOKEN = 'vtoken';
 
 /** The refusal Feishu gives a card, or undefined: JSON 2.0, at most 30 KB, at most three tables. */
 function checkCard(raw: string, card: Record<string, unknown>): { code: number; msg: string } | undefined {

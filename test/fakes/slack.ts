@@ -44,12 +44,16 @@ export class FakeSlack {
   readonly rateLimited: Record<string, number> = {};
   /** Every call Slack refused, with its error. */
   readonly refused: { method: string; error: string }[] = [];
+  /** Methods whose calls are received and never answered. */
+  readonly hanging = new Set<string>();
   /** Errors the next calls of a method get, in order. */
   readonly failures: { method: string; answer: Answer }[] = [];
   private readonly hits = new Map<string, number[]>();
   private readonly uploads = new Map<string, { filename: string; content?: Buffer }>();
   /** Files people attached to their messages, downloadable with the bot token. */
-  readonly userFiles = new Map<string, { name: string; content: Buffer }>();
+  readonly userFiles = new Map<string, { name: string; content: Buffer; serve?: (res: ServerResponse) => void }>();
+  /** GETs of attached files, authorised or not. */
+  fileRequests = 0;
   botToken = 'xoxb-test';
   private server: Server | undefined;
   private wss: WebSocketServer | undefined;
@@ -187,11 +191,14 @@ export class FakeSlack {
     return this.socket !== undefined && this.socket.readyState === this.socket.OPEN;
   }
 
-  /** A file a person attaches; returns the `files[]` entry of the message event. */
-  userFile(name: string, content: Buffer): Record<string, unknown> {
+  /**
+   * A file a person attaches; returns the `files[]` entry of the message event. `size` declares another size
+   * than the content's, and `serve` answers an authorised download instead of sending `content`.
+   */
+  userFile(name: string, content: Buffer, opts: { size?: number; serve?: (res: ServerResponse) => void } = {}): Record<string, unknown> {
     const id = `F${++this.seq}`;
-    this.userFiles.set(id, { name, content });
-    return { id, name, title: name, size: content.length, mimetype: 'application/octet-stream', url_private_download: `${this.url}/files-pri/${id}/${encodeURIComponent(name)}` };
+    this.userFiles.set(id, { name, content, serve: opts.serve });
+    return { id, name, title: name, size: opts.size ?? content.length, mimetype: 'application/octet-stream', url_private_download: `${this.url}/files-pri/${id}/${encodeURIComponent(name)}` };
   }
 
   // ---- Web API ----
@@ -201,9 +208,11 @@ export class FakeSlack {
     const url = new URL(req.url ?? '/', this.url);
     const shared = /^\/files-pri\/([^/]+)\//.exec(url.pathname);
     if (req.method === 'GET' && shared) {
+      this.fileRequests++;
       const file = this.userFiles.get(shared[1]!);
       // Slack answers a missing or wrong token with its login page, not the file.
       if (!file || req.headers.authorization !== `Bearer ${this.botToken}`) return void res.writeHead(302, { location: `${this.url}/login` }).end();
+      if (file.serve) return file.serve(res);
       res.writeHead(200, { 'content-type': 'application/octet-stream' }).end(file.content);
       return;
     }
@@ -222,6 +231,8 @@ export class FakeSlack {
     if (!(method === 'apps.connections.open' ? token.startsWith('xapp-') : /^xox[bp]-/.test(token))) {
       return send(res, { body: { ok: false, error: 'not_authed' } });
     }
+    // A method that never answers, as a hung Slack call looks to the client.
+    if (this.hanging.has(method)) return;
     const limited = this.rateLimit(method, String(args.channel ?? ''));
     if (limited) {
       this.refused.push({ method, error: 'ratelimited' });

@@ -86,7 +86,7 @@ describe('deep-search-agent backend through the engine', () => {
 
   it('uploads attached files as session files; too many or unreadable files are refused with a message', async () => {
     fake.agentAsks = false;
-    const { engine, platform } = agentEngine();
+    const { engine, platform, store } = agentEngine();
     platform.attachments.set('F1', Buffer.from('quarterly numbers'));
     platform.attachments.set('F2', Buffer.from('%PDF-1.7 ...'));
     await engine.handle(mention('t5', 'summarise my files', 'U1', 'C1', [
@@ -114,7 +114,9 @@ describe('deep-search-agent backend through the engine', () => {
     const many = Array.from({ length: 11 }, (_, i) => ({ id: `M${i}`, name: `f${i}.txt`, size: 1 }));
     for (const f of many) platform.attachments.set(f.id, Buffer.from('x'));
     await engine.handle(mention('t7', 'all of these', 'U3', 'C1', many));
-    await expect.poll(() => platform.clarify('t7')?.failure?.detail).toMatch(/At most 10 files/);
+    // Refused by count before anything is downloaded or billed.
+    expect(platform.notices('t7')[0]).toMatch(/You attached 11 files; at most 10 can be used/);
+    expect(await store.get('t7')).toBeUndefined();
   });
 });
 

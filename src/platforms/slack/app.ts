@@ -8,6 +8,11 @@ import { SlackEditor, type EditBudget } from './editor.js';
 import { fromAction, fromMention, fromMessage, type SlackMessageEvent } from './inbound.js';
 import { SlackPlatform } from './platform.js';
 
+/** Per HTTP request to the Web API (each retry has its own); file uploads of long reports fit well within it. */
+const REQUEST_TIMEOUT_MS = 30_000;
+/** Edits and status calls: cosmetic, so they give up sooner. */
+const QUIET_TIMEOUT_MS = 10_000;
+
 export interface SlackSettings {
   botToken: string;
   appToken?: string;
@@ -36,7 +41,8 @@ export interface SlackConnection {
 /** Bolt wiring: Socket Mode when an app token is set, otherwise HTTP mode with signature verification. */
 export function createSlack(settings: SlackSettings, opts: SlackOptions): SlackConnection {
   const log = opts.log.child({ platform: 'slack' });
-  const clientOptions: WebClientOptions = { slackApiUrl: settings.apiUrl, logLevel: LogLevel.ERROR, ...opts.clientOptions };
+  // Every call has a deadline: a Slack call that never answers must not hold a conversation.
+  const clientOptions: WebClientOptions = { slackApiUrl: settings.apiUrl, logLevel: LogLevel.ERROR, timeout: REQUEST_TIMEOUT_MS, ...opts.clientOptions };
   let receiver: Receiver;
   let http: HTTPReceiver | undefined;
   if (settings.appToken) {
@@ -51,7 +57,7 @@ export function createSlack(settings: SlackSettings, opts: SlackOptions): SlackC
   }
   const app = new App({ token: settings.botToken, receiver, clientOptions, logLevel: LogLevel.ERROR });
   // Edits and status calls fail fast on 429 instead of pausing the shared client's queue.
-  const quiet = new WebClient(settings.botToken, { ...clientOptions, rejectRateLimitedCalls: true, retryConfig: { retries: 0 } });
+  const quiet = new WebClient(settings.botToken, { ...clientOptions, timeout: QUIET_TIMEOUT_MS, rejectRateLimitedCalls: true, retryConfig: { retries: 0 } });
   const stats = new PlatformStats();
   const editor = new SlackEditor(quiet, log, opts.budget, stats);
   const platform = new SlackPlatform(app.client, editor, quiet, log, ['files.slack.com', new URL(settings.apiUrl).host], stats);
@@ -103,7 +109,8 @@ export function createSlack(settings: SlackSettings, opts: SlackOptions): SlackC
   };
 }
 
+/** The installing workspace: in a Slack Connect channel `team_id` is the other organisation's, so the authorization comes first (as in Bolt). */
 function teamOf(body: unknown): string {
   const b = body as { team_id?: string; team?: { id?: string }; authorizations?: { team_id?: string }[] };
-  return b.team_id ?? b.team?.id ?? b.authorizations?.[0]?.team_id ?? 'T';
+  return b.authorizations?.[0]?.team_id ?? b.team_id ?? b.team?.id ?? 'T';
 }
