@@ -2,7 +2,7 @@ import { advance, startProgress } from '../src/core/progress.js';
 import { buildReport } from '../src/core/report.js';
 import { QwenMapper } from '../src/research/qwen.js';
 import { FrameDecoder } from '../src/research/sse.js';
-import type { Reference } from '../src/research/types.js';
+import type { Reference } from '../src/core/ports/research.js';
 import { defaultReferences, researchFrames, sampleReport, sseFrame } from '../test/fakes/dashscope-script.js';
 
 /** A detailed research as DashScope streams it: 15 rounds, a ~25,000-character report in small deltas. */

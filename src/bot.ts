@@ -1,14 +1,14 @@
 import type { Server } from 'node:http';
 import type { Config } from './config.js';
 import { Engine } from './core/engine.js';
-import { silentLogger, type Logger } from './core/logger.js';
+import { silentLogger, type Logger } from './core/ports/logger.js';
 import { createHttpServer, listen } from './http.js';
 import { createMetrics } from './metrics.js';
 import { createFeishu, type FeishuConnection, type FeishuOptions } from './platforms/feishu/app.js';
 import { createSlack, type SlackConnection, type SlackOptions } from './platforms/slack/app.js';
-import type { Platform } from './platforms/platform.js';
-import { createBackend } from './research/backend.js';
-import type { ResearchBackend } from './research/types.js';
+import type { Platform } from './core/ports/chat.js';
+import { createBackend } from './backend.js';
+import type { ResearchBackend } from './core/ports/research.js';
 import { SqliteStore } from './store/sqlite.js';
 
 export interface BotOptions {

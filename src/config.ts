@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { parseEnv } from 'node:util';
 import { z } from 'zod';
+import type { Limits } from './core/engine.js';
 
 /**
  * The only reader of the environment. Every variable is listed here with its schema and an example; a bad
@@ -95,14 +96,7 @@ export interface Config {
     clarify: boolean;
     maxAttempts: number;
   };
-  limits: {
-    maxConcurrent: number;
-    perUser: number;
-    dailyPerUser: number;
-    allowedChannels: string[];
-    allowedUsers: string[];
-    answerBy: 'requester' | 'anyone';
-  };
+  limits: Limits & { answerBy: 'requester' | 'anyone' };
   language: 'auto' | 'en' | 'zh';
   slack?: { botToken: string; appToken?: string; signingSecret?: string; apiUrl: string };
   feishu?: {

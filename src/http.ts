@@ -1,7 +1,8 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { Duplex } from 'node:stream';
 import { parse as parseForm } from 'node:querystring';
-import { silentLogger, type Logger } from './core/logger.js';
+import { silentLogger, type Logger } from './core/ports/logger.js';
+import { BodyTooLarge, isObject, readBody, reply } from './common/http-body.js';
 
 export type Handler = (req: IncomingMessage, res: ServerResponse) => void | Promise<void>;
 
@@ -115,45 +116,6 @@ function isSlackPayload(raw: Buffer, contentType: string | undefined): boolean {
   } catch {
     return false;
   }
-}
-
-export function isObject(v: unknown): v is Record<string, unknown> {
-  return typeof v === 'object' && v !== null && !Array.isArray(v);
-}
-
-export class BodyTooLarge extends Error {
-  constructor(readonly limit: number) {
-    super(`request body larger than ${limit} bytes`);
-  }
-}
-
-/**
- * The request body, at most `limit` bytes: a larger Content-Length is refused before reading, and a stream
- * that passes the limit is refused at once. The rest is read and dropped rather than the connection reset, so
- * the client receives the answer (the server's request timeout bounds how long that may take).
- */
-export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
-  return new Promise((resolve, reject) => {
-    if (Number(req.headers['content-length']) > limit) {
-      req.resume();
-      return reject(new BodyTooLarge(limit));
-    }
-    let chunks: Buffer[] = [];
-    let size = 0;
-    req.on('data', (chunk: Buffer) => {
-      if (size > limit) return;
-      size += chunk.length;
-      if (size <= limit) return void chunks.push(chunk);
-      chunks = [];
-      reject(new BodyTooLarge(limit));
-    });
-    req.on('end', () => resolve(Buffer.concat(chunks)));
-    req.on('error', reject);
-  });
-}
-
-export function reply(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
-  res.writeHead(status, { 'content-type': 'application/json', ...headers }).end(JSON.stringify(body));
 }
 
 /** What may be logged of an error: never the request, which may hold personal data or secrets. */

@@ -1,7 +1,7 @@
 import { collectDefaultMetrics, Counter, Gauge, Registry } from 'prom-client';
-import type { Telemetry } from './core/telemetry.js';
-import type { Platform } from './platforms/platform.js';
-import type { ThreadStore } from './store/store.js';
+import type { Telemetry } from './core/ports/telemetry.js';
+import type { Platform } from './core/ports/chat.js';
+import type { ThreadStore } from './core/ports/store.js';
 
 export interface MetricsSources {
   store: ThreadStore;

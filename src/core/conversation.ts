@@ -1,48 +1,7 @@
-import type { ReportFile, Usage } from '../research/types.js';
-import { detectLang, isCancelWord, strings, type FailureCode, type Lang } from './i18n.js';
-import type { ActionName, FileRef, RunState, ThreadKey } from '../platforms/platform.js';
-
-/** Everything the bot remembers about one thread. Stored before any effect of a change is visible. */
-export interface ThreadState {
-  key: ThreadKey;
-  platform: string;
-  channel: string;
-  requester: string;
-  topic: string;
-  lang: Lang;
-  state: RunState;
-  question?: string;
-  answer?: string;
-  /** Which step the current or last run is: 1 asks the clarifying question, 2 researches. */
-  step: 1 | 2;
-  /** Runs started for the current step (each is billed); bounded by the configured attempts. */
-  attempts: number;
-  /** A run of the current step has started and not yet ended (so a restart interrupted it). */
-  running?: boolean;
-  failure?: { code: FailureCode; detail?: string; retryable: boolean };
-  usage?: Usage;
-  /** Files attached to the request, passed to the research (deep-search-agent session files). */
-  files?: FileRef[];
-  /** The finished answer, kept until the report is posted so a restart never re-runs a paid research. */
-  result?: Result;
-  clarifyMessageId?: string;
-  progressMessageId?: string;
-  /** Notices already given in this round, so each is said once. */
-  notices: string[];
-  /** Research rounds in this thread: a new mention after the end starts another. */
-  round: number;
-  version: number;
-  createdAt: number;
-  updatedAt: number;
-}
-
-export interface Result {
-  answer: string;
-  references: { index: number; url: string; title: string; description: string }[];
-  /** Files the backend made beside the report (the agent's HTML), and where it keeps them. */
-  files?: ReportFile[];
-  filePath?: string;
-}
+import type { Usage } from './ports/research.js';
+import { detectLang, isCancelWord, strings } from './i18n.js';
+import type { ActionName, FileRef } from './ports/chat.js';
+import { isActive, RUNNING_STATES, type FailureCode, type Lang, type Result, type ThreadState } from './ports/thread.js';
 
 export type Input =
   | { type: 'mention'; user: string; text: string; platform: string; channel: string; files?: FileRef[]; now: number }
@@ -87,14 +46,7 @@ export interface Transition {
   effects: Effect[];
 }
 
-const ACTIVE: ReadonlySet<RunState> = new Set(['clarifying', 'awaiting_answer', 'queued', 'researching']);
-/** States in which a run is under way or waiting for a slot. */
-export const RUNNING_STATES: readonly RunState[] = ['clarifying', 'queued', 'researching'];
-const RUNNING: ReadonlySet<RunState> = new Set(RUNNING_STATES);
-
-export function isActive(state: RunState): boolean {
-  return ACTIVE.has(state);
-}
+const RUNNING: ReadonlySet<string> = new Set(RUNNING_STATES);
 
 /** The state machine of DESIGN.md: (state, input) → (state, effects). Pure. */
 export function transition(s: ThreadState | undefined, input: Input, rules: Rules): Transition {

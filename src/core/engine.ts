@@ -1,14 +1,15 @@
-import { ResearchError, type ReportFormat, type ResearchBackend, type ResearchRequest } from '../research/types.js';
-import type { Inbound, Platform, ThreadKey } from '../platforms/platform.js';
-import { isActive, RUNNING_STATES, transition, type Effect, type Input, type Result, type Rules, type ThreadState } from './conversation.js';
+import { ResearchError, type ReportFormat, type ResearchBackend, type ResearchRequest } from './ports/research.js';
+import type { Inbound, Platform, ThreadKey } from './ports/chat.js';
+import { isActive, RUNNING_STATES, type Result, type ThreadState } from './ports/thread.js';
+import { transition, type Effect, type Input, type Rules } from './conversation.js';
 import { detectLang, strings, type Lang } from './i18n.js';
-import { silentLogger, type Logger } from './logger.js';
-import { noTelemetry, type Telemetry } from './telemetry.js';
+import { silentLogger, type Logger } from './ports/logger.js';
+import { noTelemetry, type Telemetry } from './ports/telemetry.js';
 import { advance, isMilestone, startProgress, type Progress } from './progress.js';
 import { buildReport } from './report.js';
 import { RunQueue } from './run-queue.js';
 import { clarifyView, progressView } from './views.js';
-import { utcDay, type ThreadStore } from '../store/store.js';
+import { utcDay, type ThreadStore } from './ports/store.js';
 
 export interface Limits {
   maxConcurrent: number;

@@ -1,14 +1,12 @@
-import type { ResearchErrorCode } from '../research/types.js';
+import type { FailureCode, Lang } from './ports/thread.js';
 
-export type Lang = 'en' | 'zh';
+export type { FailureCode, Lang };
 
 /** Chinese when the text has CJK characters, unless the admin fixed the language. */
 export function detectLang(text: string, setting: 'auto' | Lang = 'auto'): Lang {
   if (setting !== 'auto') return setting;
   return /[\u3400-\u9fff\uf900-\ufaff]/.test(text) ? 'zh' : 'en';
 }
-
-export type FailureCode = ResearchErrorCode | 'interrupted' | 'internal';
 
 const en = {
   help: 'Mention me with a topic and I will research it on the web and write a cited report. For example: "@Deep Research the state of solid-state batteries in 2026".',

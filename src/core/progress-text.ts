@@ -1,6 +1,6 @@
-import type { View } from '../platforms/platform.js';
+import type { View } from './ports/chat.js';
 import { failureText, type Strings } from './i18n.js';
-import { sliceChars } from './markdown.js';
+import { sliceChars } from '../common/markdown.js';
 import { elapsedSeconds, type Progress } from './progress.js';
 
 type ProgressView = Extract<View, { kind: 'progress' }>;

@@ -1,4 +1,4 @@
-import type { ResearchEvent, ResearchPhase, Usage } from '../research/types.js';
+import type { ResearchEvent, ResearchPhase, Usage } from './ports/research.js';
 
 export interface Round {
   round: number;

@@ -1,5 +1,5 @@
-import type { Reference, ReportFile, Usage } from '../research/types.js';
-import { blocks, isHttpUrl, keepHttpLinks, mapProse, sliceChars } from './markdown.js';
+import type { Reference, ReportFile, Usage } from './ports/research.js';
+import { blocks, isHttpUrl, keepHttpLinks, mapProse, sliceChars } from '../common/markdown.js';
 
 export interface Report {
   title: string;

@@ -1,4 +1,4 @@
-import type { ThreadKey } from '../platforms/platform.js';
+import type { ThreadKey } from './ports/chat.js';
 
 interface Job {
   key: ThreadKey;

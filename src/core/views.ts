@@ -1,5 +1,5 @@
-import type { View } from '../platforms/platform.js';
-import type { ThreadState } from './conversation.js';
+import type { View } from './ports/chat.js';
+import type { ThreadState } from './ports/thread.js';
 import { strings } from './i18n.js';
 import type { Progress } from './progress.js';
 

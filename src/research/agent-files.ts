@@ -1,7 +1,7 @@
 import { createHash } from 'node:crypto';
 import { request, type Dispatcher } from 'undici';
 import { dashScopeError, toResearchError } from './errors.js';
-import { ResearchError, type AttachedFile } from './types.js';
+import { ResearchError, type AttachedFile } from '../core/ports/research.js';
 
 export const AGENT_APP_PATH = '/api/v2/apps/deep-search-agent';
 /** The agent takes at most 10 session files (dashscope.md §3). */

@@ -1,5 +1,5 @@
-import { isHttpUrl, mapProse } from '../core/markdown.js';
-import type { Reference } from './types.js';
+import { isHttpUrl, mapProse } from '../common/markdown.js';
+import type { Reference } from '../core/ports/research.js';
 
 const CITE = /<qwen:cite\b[^>]*?\burl\s*=\s*(?:"([^"]*)"|'([^']*)')[^>]*>([\s\S]*?)<\/qwen:cite>/gi;
 const TAKEAWAY = /<qwen:takeaway\b[^>]*>([\s\S]*?)<\/qwen:takeaway>/gi;

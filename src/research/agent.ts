@@ -1,10 +1,10 @@
-import type { Logger } from '../core/logger.js';
-import { boundedDownload } from '../download.js';
+import type { Logger } from '../core/ports/logger.js';
+import { boundedDownload } from '../common/download.js';
 import { AGENT_APP_PATH, MAX_SESSION_FILE_BYTES, MAX_SESSION_FILES, postJson, uploadSessionFiles, type AgentHttp } from './agent-files.js';
 import { renderAgentTags } from './agent-tags.js';
 import { DeltaField } from './deltas.js';
 import { streamDashScope } from './sse.js';
-import { ResearchError, type ReportFile, type ResearchBackend, type ResearchEvent, type ResearchPhase, type ResearchRequest, type Usage, type WebSite } from './types.js';
+import { ResearchError, type ReportFile, type ResearchBackend, type ResearchEvent, type ResearchPhase, type ResearchRequest, type Usage, type WebSite } from '../core/ports/research.js';
 
 export interface AgentOptions extends AgentHttp {
   agentId: string;

@@ -1,4 +1,4 @@
-import { ResearchError, type ResearchErrorCode } from './types.js';
+import { ResearchError, type ResearchErrorCode } from '../core/ports/research.js';
 
 /** Maps DashScope's error code and HTTP status (see reference/dashscope.md §1.5) to a ResearchError code. */
 export function classifyDashScopeError(status: number | undefined, code: string | undefined, message = ''): ResearchErrorCode {

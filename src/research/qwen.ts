@@ -10,7 +10,7 @@ import {
   type ResearchPhase,
   type ResearchRequest,
   type WebSite,
-} from './types.js';
+} from '../core/ports/research.js';
 
 export interface QwenOptions {
   baseUrl: string;

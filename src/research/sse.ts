@@ -1,7 +1,7 @@
 import { createParser, type EventSourceMessage } from 'eventsource-parser';
 import { request, type Dispatcher } from 'undici';
 import { dashScopeError, toResearchError } from './errors.js';
-import { ResearchError, type ResearchErrorCode } from './types.js';
+import { ResearchError, type ResearchErrorCode } from '../core/ports/research.js';
 
 export interface DashScopeFrame {
   id?: string;

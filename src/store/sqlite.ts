@@ -1,9 +1,8 @@
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
-import type { ThreadState } from '../core/conversation.js';
-import type { RunState } from '../platforms/platform.js';
-import type { Admission, AdmissionRule, ThreadStore } from './store.js';
+import type { RunState, ThreadState } from '../core/ports/thread.js';
+import type { Admission, AdmissionRule, ThreadStore } from '../core/ports/store.js';
 
 /** Versioned migrations: each runs once, in order, inside a transaction; `user_version` records the last. */
 const MIGRATIONS: string[] = [

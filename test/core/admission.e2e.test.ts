@@ -1,5 +1,5 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import type { ResearchBackend } from '../../src/research/types.js';
+import type { ResearchBackend } from '../../src/core/ports/research.js';
 import { FakeDashScope } from '../fakes/dashscope.js';
 import { RecordingPlatform } from '../fakes/recording-platform.js';
 import { action, makeEngine, mention, reply } from './harness.js';

@@ -3,11 +3,11 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Engine, type Limits } from '../../src/core/engine.js';
 import type { Rules } from '../../src/core/conversation.js';
-import { noTelemetry, type Telemetry } from '../../src/core/telemetry.js';
+import { noTelemetry, type Telemetry } from '../../src/core/ports/telemetry.js';
 import { createQwenBackend } from '../../src/research/qwen.js';
-import type { ResearchBackend } from '../../src/research/types.js';
+import type { ResearchBackend } from '../../src/core/ports/research.js';
 import { SqliteStore } from '../../src/store/sqlite.js';
-import type { FileRef, Inbound } from '../../src/platforms/platform.js';
+import type { FileRef, Inbound } from '../../src/core/ports/chat.js';
 import { FakeDashScope } from '../fakes/dashscope.js';
 import { RecordingPlatform } from '../fakes/recording-platform.js';
 

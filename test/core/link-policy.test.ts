@@ -1,6 +1,6 @@
 import { Lexer, walkTokens, type Token } from 'marked';
 import { describe, expect, it } from 'vitest';
-import { keepHttpLinks } from '../../src/core/markdown.js';
+import { keepHttpLinks } from '../../src/common/markdown.js';
 import { buildReport } from '../../src/core/report.js';
 import { cardMarkdown } from '../../src/platforms/feishu/escape.js';
 import { neutraliseMarkdown } from '../../src/platforms/slack/escape.js';

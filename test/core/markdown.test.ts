@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { mapProse, splitMarkdown } from '../../src/core/markdown.js';
+import { mapProse, splitMarkdown } from '../../src/common/markdown.js';
 import { clip } from '../../src/core/progress-text.js';
 import { buildReport, slug } from '../../src/core/report.js';
 import { sampleReport } from '../fakes/dashscope-script.js';

@@ -1,6 +1,6 @@
 import type { Report } from '../../src/core/report.js';
 import type { Lang } from '../../src/core/i18n.js';
-import type { FileRef, Platform, ThreadKey, View } from '../../src/platforms/platform.js';
+import type { FileRef, Platform, ThreadKey, View } from '../../src/core/ports/chat.js';
 
 export interface RecordedMessage {
   id: string;

@@ -1,15 +1,8 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { renderCard } from '../../src/platforms/feishu/cards.js';
-import {
-  fromCardAction,
-  fromMessage,
-  MAX_MESSAGE_AGE_MS,
-  messageAgeMs,
-  threadKey,
-  type CardActionEvent,
-  type MessageEvent,
-} from '../../src/platforms/feishu/inbound.js';
+import { fromCardAction, fromMessage, MAX_MESSAGE_AGE_MS, messageAgeMs, type CardActionEvent, type MessageEvent } from '../../src/platforms/feishu/inbound.js';
+import { threadKey } from '../../src/platforms/feishu/thread-key.js';
 
 /** A payload from test/fixtures/samples/feishu (sources in index.json there). */
 function sample<T>(path: string): T {

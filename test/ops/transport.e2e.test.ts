@@ -3,7 +3,7 @@ import { createHmac } from 'node:crypto';
 import { Agent, request, type Server } from 'node:http';
 import { connect } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import type { Logger } from '../../src/core/logger.js';
+import type { Logger } from '../../src/core/ports/logger.js';
 import { createHttpServer, listen } from '../../src/http.js';
 import { tempDbPath } from '../core/harness.js';
 import { FakeDashScope } from '../fakes/dashscope.js';

@@ -1,11 +1,11 @@
 import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { silentLogger, type Logger } from '../../src/core/logger.js';
+import { silentLogger, type Logger } from '../../src/core/ports/logger.js';
 import { checkReportLink, createAgentBackend, REPORT_MAX_BYTES, type AgentOptions } from '../../src/research/agent.js';
 import { MAX_SESSION_FILE_BYTES, MAX_SESSION_FILES } from '../../src/research/agent-files.js';
 import { createQwenBackend } from '../../src/research/qwen.js';
-import type { ResearchBackend, ResearchEvent } from '../../src/research/types.js';
+import type { ResearchBackend, ResearchEvent } from '../../src/core/ports/research.js';
 import { streamRepeated } from '../fakes/dashscope-agent.js';
 import { FakeDashScope, REPORT_FILE_MARK } from '../fakes/dashscope.js';
 

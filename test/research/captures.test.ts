@@ -3,7 +3,7 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { QwenMapper } from '../../src/research/qwen.js';
 import { FrameDecoder } from '../../src/research/sse.js';
-import type { ResearchEvent } from '../../src/research/types.js';
+import type { ResearchEvent } from '../../src/core/ports/research.js';
 
 const dir = fileURLToPath(new URL('../fixtures/dashscope-captures/', import.meta.url));
 const capture = (name: string) => readFileSync(`${dir}deep-research-${name}-sse.response.body.txt`);

@@ -1,6 +1,6 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createQwenBackend } from '../../src/research/qwen.js';
-import { ResearchError, type ResearchEvent, type ResearchRequest } from '../../src/research/types.js';
+import { ResearchError, type ResearchEvent, type ResearchRequest } from '../../src/core/ports/research.js';
 import { FakeDashScope, THROTTLE, type Behaviour } from '../fakes/dashscope.js';
 
 const STEP2: ResearchRequest = {

@@ -1,10 +1,10 @@
 import type { ServerResponse } from 'node:http';
 import { WebClient } from '@slack/web-api';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { silentLogger } from '../../src/core/logger.js';
-import type { DownloadLimits, FileRef } from '../../src/platforms/platform.js';
+import { silentLogger } from '../../src/core/ports/logger.js';
+import type { DownloadLimits, FileRef } from '../../src/core/ports/chat.js';
 import type { SlackEditor } from '../../src/platforms/slack/editor.js';
-import { SlackPlatform } from '../../src/platforms/slack/platform.js';
+import { SlackPlatform } from '../../src/platforms/slack/outbound.js';
 import { streamRepeated } from '../fakes/dashscope-agent.js';
 import { FakeSlack } from '../fakes/slack.js';
 

@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { fromMention, fromMessage, threadKey, type SlackMessageEvent } from '../../src/platforms/slack/inbound.js';
+import { fromMention, fromMessage, type SlackMessageEvent } from '../../src/platforms/slack/inbound.js';
+import { threadKey } from '../../src/platforms/slack/thread-key.js';
 
 /** A recorded Events API body from test/fixtures/samples/slack/events (sources in index.json there). */
 function sample(name: string): { team_id: string; event: SlackMessageEvent & Record<string, unknown>; authorizations: { user_id: string }[] } {

@@ -10,7 +10,7 @@ const root = fileURLToPath(new URL('../../', import.meta.url));
 
 function run(args: string[], env: Record<string, string>, stdin = ''): Promise<{ code: number | null; out: string; err: string }> {
   return new Promise((resolve) => {
-    const child = spawn(join(root, 'node_modules/.bin/tsx'), [join(root, 'src/platforms/terminal/cli.ts'), ...args], {
+    const child = spawn(join(root, 'node_modules/.bin/tsx'), [join(root, 'src/cli.ts'), ...args], {
       cwd: env.CWD,
       env: { PATH: process.env.PATH ?? '', ...env },
     });

@@ -4,8 +4,8 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { Progress } from '../../src/core/progress.js';
 import { buildReport } from '../../src/core/report.js';
-import type { View } from '../../src/platforms/platform.js';
-import { TerminalPlatform } from '../../src/platforms/terminal/platform.js';
+import type { View } from '../../src/core/ports/chat.js';
+import { TerminalPlatform } from '../../src/platforms/terminal/output.js';
 
 /** OSC 0 (window title), OSC 52 (clipboard), clear screen, cursor moves, C1 CSI, carriage return, BEL. */
 const HOSTILE = 'q\x1b]0;pwned\x07\x1b]52;c;ZWNobyBoaQ==\x1b\\\x1b[2J\x1b[3A\x1b[1;1H\x9b2J\rx\x07y\x1bc end';

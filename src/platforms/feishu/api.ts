@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
 import * as lark from '@larksuiteoapi/node-sdk';
 import PQueue from 'p-queue';
-import type { Logger } from '../../core/logger.js';
-import { PlatformStats } from '../platform.js';
+import type { Logger } from '../../core/ports/logger.js';
+import { PlatformStats } from '../../core/ports/chat.js';
 
 /** Token codes after which the cached tenant_access_token is dropped and the call retried once. */
 const TOKEN_CODES = new Set([99991663, 99991661, 99991668]);

@@ -1,11 +1,11 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import * as lark from '@larksuiteoapi/node-sdk';
-import type { Logger } from '../../core/logger.js';
-import type { Inbound } from '../platform.js';
+import type { Logger } from '../../core/ports/logger.js';
+import type { Inbound } from '../../core/ports/chat.js';
 import { FeishuApi, sdkDomain, sdkLogger, toFeishuError, type FeishuCredentials } from './api.js';
 import { fromCardAction, fromMessage, MAX_MESSAGE_AGE_MS, messageAgeMs, type CardActionEvent, type MessageEvent } from './inbound.js';
 import { CardPatcher } from './patcher.js';
-import { FeishuPlatform } from './platform.js';
+import { FeishuPlatform } from './outbound.js';
 import { webhookHandler } from './webhook.js';
 
 export interface FeishuSettings extends FeishuCredentials {

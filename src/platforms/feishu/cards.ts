@@ -1,6 +1,6 @@
 import { failureText, strings, type Strings } from '../../core/i18n.js';
 import { clip, progressText, type Marks } from '../../core/progress-text.js';
-import type { ActionName, View } from '../platform.js';
+import type { ActionName, View } from '../../core/ports/chat.js';
 import { cardMarkdown } from './escape.js';
 import { FORM, type ButtonValue } from './inbound.js';
 

@@ -1,4 +1,4 @@
-import { blocks, keepHttpLinks, mapProse } from '../../core/markdown.js';
+import { blocks, keepHttpLinks, mapProse } from '../../common/markdown.js';
 
 const ZWSP = '\u200B';
 const ENTITY_START = /&(?=#?\w+;)/g;

@@ -1,20 +1,5 @@
-import type { ActionName, Inbound } from '../platform.js';
-
-export interface FeishuThread {
-  tenant: string;
-  chat: string;
-  /** The thread's root message: the bot replies to it with reply_in_thread. */
-  root: string;
-}
-
-export function threadKey(t: FeishuThread): string {
-  return `feishu:${t.tenant}:${t.chat}:${t.root}`;
-}
-
-export function parseThreadKey(key: string): FeishuThread {
-  const [, tenant = '', chat = '', root = ''] = key.split(':');
-  return { tenant, chat, root };
-}
+import type { ActionName, Inbound } from '../../core/ports/chat.js';
+import { parseThreadKey, threadKey } from './thread-key.js';
 
 interface Mention {
   key: string;

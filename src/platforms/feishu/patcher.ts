@@ -1,4 +1,4 @@
-import type { Logger } from '../../core/logger.js';
+import type { Logger } from '../../core/ports/logger.js';
 import { Drain } from '../drain.js';
 import { toFeishuError, type FeishuApi } from './api.js';
 import type { Card } from './cards.js';

@@ -1,7 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import * as lark from '@larksuiteoapi/node-sdk';
-import { BodyTooLarge, isObject, readBody, reply } from '../../http.js';
+import { BodyTooLarge, isObject, readBody, reply } from '../../common/http-body.js';
 
 /** Feishu's events and card callbacks are a few KB; cards the bot sends stay under 30 KB. */
 export const MAX_BODY_BYTES = 1 << 20;

@@ -1,12 +1,13 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { App, HTTPReceiver, LogLevel, SocketModeReceiver, type Receiver } from '@slack/bolt';
 import { WebClient, WebClientEvent, type WebClientOptions } from '@slack/web-api';
-import type { Logger } from '../../core/logger.js';
-import { PlatformStats, type Inbound } from '../platform.js';
+import type { Logger } from '../../core/ports/logger.js';
+import { PlatformStats, type Inbound } from '../../core/ports/chat.js';
 import { ACTIONS } from './blocks.js';
 import { SlackEditor, type EditBudget } from './editor.js';
 import { fromAction, fromMention, fromMessage, type SlackMessageEvent } from './inbound.js';
-import { SlackPlatform } from './platform.js';
+import { SlackPlatform } from './outbound.js';
+import { slackFailure } from './errors.js';
 
 /** Per HTTP request to the Web API (each retry has its own); file uploads of long reports fit well within it. */
 const REQUEST_TIMEOUT_MS = 30_000;
@@ -93,7 +94,7 @@ export function createSlack(settings: SlackSettings, opts: SlackOptions): SlackC
       try {
         await app.client.auth.test();
       } catch (err) {
-        const code = (err as { data?: { error?: string } }).data?.error ?? (err as Error).message;
+        const code = slackFailure(err).code ?? (err as Error).message;
         throw new Error(`Slack rejected SLACK_BOT_TOKEN (${code}). Check the bot token of the installed app.`);
       }
       if (settings.appToken) await app.start();

@@ -1,7 +1,7 @@
 import type { KnownBlock } from '@slack/types';
 import { failureText, strings, type Strings } from '../../core/i18n.js';
 import { clip, progressText, type Marks } from '../../core/progress-text.js';
-import type { View } from '../platform.js';
+import type { View } from '../../core/ports/chat.js';
 import { escapeMrkdwn, neutraliseMarkdown } from './escape.js';
 
 export const ACTIONS = { startNow: 'drb_start_now', cancel: 'drb_cancel', retry: 'drb_retry' } as const;

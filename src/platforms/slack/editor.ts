@@ -1,7 +1,8 @@
 import type { WebClient } from '@slack/web-api';
-import type { Logger } from '../../core/logger.js';
+import type { Logger } from '../../core/ports/logger.js';
 import { Drain } from '../drain.js';
-import { PlatformStats } from '../platform.js';
+import { PlatformStats } from '../../core/ports/chat.js';
+import { PERMANENT_EDIT_ERRORS, slackFailure } from './errors.js';
 
 export interface EditBudget {
   /** Sustained chat.update calls per minute for the whole workspace (Slack's Tier 3 is about 50). */
@@ -121,16 +122,15 @@ export class SlackEditor {
   }
 
   private retryLater(key: string, edit: Pending, err: unknown): void {
-    const e = err as { code?: string; retryAfter?: number; data?: { error?: string } };
-    if (e.code === 'slack_webapi_rate_limited_error') {
+    const failure = slackFailure(err);
+    if (failure.rateLimited) {
       this.stats.rateLimited++;
-      this.pausedUntil = Date.now() + (e.retryAfter ?? 1) * 1000;
+      this.pausedUntil = Date.now() + (failure.retryAfter ?? 1) * 1000;
       this.tokens = 0;
     } else {
-      this.log.warn({ error: e.data?.error ?? e.code, final: edit.final }, 'chat.update failed');
-      this.stats.error(e.data?.error ?? e.code);
-      const permanent = ['message_not_found', 'cant_update_message', 'channel_not_found', 'is_archived', 'invalid_blocks', 'msg_too_long'];
-      if (permanent.includes(e.data?.error ?? '') || !edit.final || edit.attempts >= 5) return;
+      this.log.warn({ error: failure.code, final: edit.final }, 'chat.update failed');
+      this.stats.error(failure.code);
+      if (PERMANENT_EDIT_ERRORS.has(failure.code ?? '') || !edit.final || edit.attempts >= 5) return;
     }
     // Put it back unless a newer edit of the same message arrived meanwhile.
     if (!this.pending.has(key)) this.pending.set(key, { ...edit, attempts: edit.attempts + 1 });

@@ -1,4 +1,4 @@
-import { keepHttpLinks } from '../../core/markdown.js';
+import { keepHttpLinks } from '../../common/markdown.js';
 
 const ZWSP = '\u200B';
 

@@ -1,20 +1,6 @@
-import type { ActionName, FileRef, Inbound } from '../platform.js';
+import type { ActionName, FileRef, Inbound } from '../../core/ports/chat.js';
+import { threadKey } from './thread-key.js';
 import { ACTIONS } from './blocks.js';
-
-export interface SlackThread {
-  team: string;
-  channel: string;
-  threadTs: string;
-}
-
-export function threadKey(t: SlackThread): string {
-  return `slack:${t.team}:${t.channel}:${t.threadTs}`;
-}
-
-export function parseThreadKey(key: string): SlackThread {
-  const [, team = '', channel = '', threadTs = ''] = key.split(':');
-  return { team, channel, threadTs };
-}
 
 /** Slack's markup in a person's message → plain text for the model: links, entities, the bot's own mention. */
 export function plainText(text: string, botUserId: string | undefined): string {

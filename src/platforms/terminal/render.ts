@@ -1,6 +1,6 @@
 import { elapsedSeconds } from '../../core/progress.js';
 import { failureText, strings } from '../../core/i18n.js';
-import type { View } from '../platform.js';
+import type { View } from '../../core/ports/chat.js';
 
 /** A progress view as a few plain lines: state and phase, the current round and its query, sources, tokens, time. */
 export function progressLines(view: Extract<View, { kind: 'progress' }>): string[] {

@@ -1,6 +1,6 @@
-import type { Progress } from '../core/progress.js';
-import type { Report } from '../core/report.js';
-import type { FailureCode, Lang } from '../core/i18n.js';
+import type { Progress } from '../progress.js';
+import type { Report } from '../report.js';
+import type { FailureCode, Lang, RunState } from './thread.js';
 
 /** Opaque thread key built by a platform (`slack:T…:C…:<thread_ts>`); the core never parses it. */
 export type ThreadKey = string;
@@ -47,8 +47,6 @@ export interface DownloadLimits {
   maxBytes: number;
   timeoutMs: number;
 }
-
-export type RunState = 'clarifying' | 'awaiting_answer' | 'queued' | 'researching' | 'done' | 'failed' | 'cancelled';
 
 /** Views are data; each platform renders them (Block Kit, card JSON 2.0, terminal). */
 export type View =

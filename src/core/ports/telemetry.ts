@@ -1,4 +1,4 @@
-import type { Usage } from '../research/types.js';
+import type { Usage } from './research.js';
 
 /** What the engine reports for metrics; implemented with prom-client outside the core. */
 export interface Telemetry {

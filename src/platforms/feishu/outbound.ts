@@ -1,12 +1,12 @@
 import type { Lang } from '../../core/i18n.js';
-import type { Logger } from '../../core/logger.js';
-import { splitMarkdown } from '../../core/markdown.js';
+import type { Logger } from '../../core/ports/logger.js';
+import { splitMarkdown } from '../../common/markdown.js';
 import { reportFiles, type Report } from '../../core/report.js';
-import type { Platform, PlatformStats, ThreadKey, View } from '../platform.js';
+import type { Platform, PlatformStats, ThreadKey, View } from '../../core/ports/chat.js';
 import { toFeishuError, type FeishuApi } from './api.js';
 import { renderCard, reportCard, type Card } from './cards.js';
 import { cardMarkdown } from './escape.js';
-import { parseThreadKey } from './inbound.js';
+import { parseThreadKey } from './thread-key.js';
 import type { CardPatcher } from './patcher.js';
 
 /** Characters of report Markdown per card: CJK text is 3 bytes a character, so this stays well under 30 KB. */

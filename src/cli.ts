@@ -1,13 +1,13 @@
 /** `npm run research -- "topic"`: the whole two-step research in the terminal, over the same engine as the chat bots. */
 import { createInterface } from 'node:readline/promises';
 import { parseArgs } from 'node:util';
-import { ConfigError, loadConfig, MISSING_API_KEY } from '../../config.js';
-import { Engine } from '../../core/engine.js';
-import { createBackend } from '../../research/backend.js';
-import { SqliteStore } from '../../store/sqlite.js';
-import type { Inbound } from '../platform.js';
-import { TerminalPlatform } from './platform.js';
-import { printable } from './render.js';
+import { ConfigError, loadConfig, MISSING_API_KEY } from './config.js';
+import { Engine } from './core/engine.js';
+import { createBackend } from './backend.js';
+import { SqliteStore } from './store/sqlite.js';
+import type { Inbound } from './core/ports/chat.js';
+import { TerminalPlatform } from './platforms/terminal/output.js';
+import { printable } from './platforms/terminal/render.js';
 
 const USAGE = `Usage: npm run research -- [options] "topic"
   --answer TEXT           answer the clarifying question with TEXT instead of asking

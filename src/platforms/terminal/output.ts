@@ -2,7 +2,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { reportFiles, type Report } from '../../core/report.js';
 import type { Lang } from '../../core/i18n.js';
-import type { Platform, ThreadKey, View } from '../platform.js';
+import type { Platform, ThreadKey, View } from '../../core/ports/chat.js';
 import { printable, viewLines } from './render.js';
 
 export interface TerminalEvents {

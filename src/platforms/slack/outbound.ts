@@ -1,15 +1,16 @@
 import type { WebClient } from '@slack/web-api';
 import type { Lang } from '../../core/i18n.js';
-import type { Logger } from '../../core/logger.js';
-import { splitMarkdown } from '../../core/markdown.js';
+import type { Logger } from '../../core/ports/logger.js';
+import { splitMarkdown } from '../../common/markdown.js';
 import { reportFiles, type Report } from '../../core/report.js';
-import { boundedDownload, DownloadError, formatBytes } from '../../download.js';
-import { PlatformStats, type DownloadLimits, type FileRef, type Platform, type ThreadKey, type View } from '../platform.js';
+import { boundedDownload, DownloadError, formatBytes } from '../../common/download.js';
+import { PlatformStats, type DownloadLimits, type FileRef, type Platform, type ThreadKey, type View } from '../../core/ports/chat.js';
 import { renderView } from './blocks.js';
 import type { SlackEditor } from './editor.js';
 import { clip } from '../../core/progress-text.js';
 import { escapeMrkdwn, escapePlain, neutraliseMarkdown } from './escape.js';
-import { parseThreadKey } from './inbound.js';
+import { parseThreadKey } from './thread-key.js';
+import { slackFailure } from './errors.js';
 
 /** Markdown per message: Slack allows 12,000 characters across a message's markdown blocks. */
 export const REPORT_PART_MAX = 11_000;
@@ -39,7 +40,7 @@ export class SlackPlatform implements Platform {
     const res = await this.web.chat
       .postMessage({ channel, thread_ts: threadTs, ...msg, unfurl_links: false, unfurl_media: false })
       .catch((err: unknown) => {
-        this.stats.error(errorCode(err));
+        this.stats.error(slackFailure(err).code);
         throw err;
       });
     const ts = res.ts ?? '';
@@ -77,8 +78,8 @@ export class SlackPlatform implements Platform {
         } as never);
       } catch (err) {
         // The report is already in the thread; the files are a convenience.
-        this.stats.error(errorCode(err));
-        this.log.warn({ err: errorCode(err), file: file.name, lang }, 'report file upload failed');
+        this.stats.error(slackFailure(err).code);
+        this.log.warn({ err: slackFailure(err).code, file: file.name, lang }, 'report file upload failed');
       }
     }
   }
@@ -110,7 +111,7 @@ export class SlackPlatform implements Platform {
     const send = () =>
       this.quiet.assistant.threads
         .setStatus({ channel_id: channel, thread_ts: threadTs, status: status ?? '' })
-        .catch((err: unknown) => this.log.debug({ err: errorCode(err) }, 'setStatus not available'));
+        .catch((err: unknown) => this.log.debug({ err: slackFailure(err).code }, 'setStatus not available'));
     await send();
     if (status) {
       const timer = setInterval(() => void send(), STATUS_REFRESH_MS);
@@ -136,7 +137,7 @@ export class SlackPlatform implements Platform {
         unfurl_media: false,
       });
     } catch (err) {
-      const code = errorCode(err);
+      const code = slackFailure(err).code;
       this.stats.error(code);
       if (depth < 3 && ['msg_too_long', 'msg_blocks_too_long', 'invalid_blocks'].includes(code ?? '')) {
         for (const half of splitMarkdown(markdown, Math.floor(markdown.length / 2) + 1)) {
@@ -154,7 +155,3 @@ function signature(view: View): string {
   return `${view.state}:${view.progress?.phase ?? ''}:${view.progress?.rounds.length ?? 0}:${view.position ?? ''}`;
 }
 
-function errorCode(err: unknown): string | undefined {
-  const e = err as { data?: { error?: string }; code?: string };
-  return e?.data?.error ?? e?.code;
-}

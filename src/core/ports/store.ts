@@ -1,5 +1,4 @@
-import type { ThreadState } from '../core/conversation.js';
-import type { RunState } from '../platforms/platform.js';
+import type { RunState, ThreadState } from './thread.js';
 
 /**
  * Durable conversation state. Shaped so that a Redis implementation can follow: an atomic claim of an event

@@ -1,8 +1,8 @@
-import type { Config } from '../config.js';
-import type { Logger } from '../core/logger.js';
-import { createAgentBackend } from './agent.js';
-import { createQwenBackend } from './qwen.js';
-import type { ResearchBackend } from './types.js';
+import type { Config } from './config.js';
+import type { Logger } from './core/ports/logger.js';
+import { createAgentBackend } from './research/agent.js';
+import { createQwenBackend } from './research/qwen.js';
+import type { ResearchBackend } from './core/ports/research.js';
 
 /** The configured research backend; `log` notes report links the agent backend could not use. */
 export function createBackend(config: Config, log?: Logger): ResearchBackend {

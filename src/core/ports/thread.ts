@@ -1,0 +1,63 @@
+import type { FileRef, ThreadKey } from './chat.js';
+import type { ReportFile, ResearchErrorCode, Usage } from './research.js';
+
+/** The state of a thread's conversation (see the diagram in DESIGN.md). */
+export type RunState = 'clarifying' | 'awaiting_answer' | 'queued' | 'researching' | 'done' | 'failed' | 'cancelled';
+
+/** States in which a run is under way or waiting for a slot. */
+export const RUNNING_STATES: readonly RunState[] = ['clarifying', 'queued', 'researching'];
+/** States in which the conversation still goes on: the running ones and a question waiting for its answer. */
+export const ACTIVE_STATES: readonly RunState[] = [...RUNNING_STATES, 'awaiting_answer'];
+
+const ACTIVE: ReadonlySet<RunState> = new Set(ACTIVE_STATES);
+
+export function isActive(state: RunState): boolean {
+  return ACTIVE.has(state);
+}
+
+export type Lang = 'en' | 'zh';
+
+export type FailureCode = ResearchErrorCode | 'interrupted' | 'internal';
+
+/** Everything the bot remembers about one thread. Stored before any effect of a change is visible. */
+export interface ThreadState {
+  key: ThreadKey;
+  platform: string;
+  channel: string;
+  requester: string;
+  topic: string;
+  lang: Lang;
+  state: RunState;
+  question?: string;
+  answer?: string;
+  /** Which step the current or last run is: 1 asks the clarifying question, 2 researches. */
+  step: 1 | 2;
+  /** Runs started for the current step (each is billed); bounded by the configured attempts. */
+  attempts: number;
+  /** A run of the current step has started and not yet ended (so a restart interrupted it). */
+  running?: boolean;
+  failure?: { code: FailureCode; detail?: string; retryable: boolean };
+  usage?: Usage;
+  /** Files attached to the request, passed to the research (deep-search-agent session files). */
+  files?: FileRef[];
+  /** The finished answer, kept until the report is posted so a restart never re-runs a paid research. */
+  result?: Result;
+  clarifyMessageId?: string;
+  progressMessageId?: string;
+  /** Notices already given in this round, so each is said once. */
+  notices: string[];
+  /** Research rounds in this thread: a new mention after the end starts another. */
+  round: number;
+  version: number;
+  createdAt: number;
+  updatedAt: number;
+}
+
+export interface Result {
+  answer: string;
+  references: { index: number; url: string; title: string; description: string }[];
+  /** Files the backend made beside the report (the agent's HTML), and where it keeps them. */
+  files?: ReportFile[];
+  filePath?: string;
+}
+

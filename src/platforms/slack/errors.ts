@@ -1,0 +1,17 @@
+/** What went wrong in a Web API call, read one way everywhere: Slack's `error` code, else the client's own code. */
+export interface SlackFailure {
+  /** `ratelimited`, `message_not_found`, … or the client's code (`slack_webapi_request_error`, `ETIMEDOUT`). */
+  code: string | undefined;
+  rateLimited: boolean;
+  /** Seconds Slack asked to wait, for a rate limit. */
+  retryAfter?: number;
+}
+
+export function slackFailure(err: unknown): SlackFailure {
+  const e = err as { code?: string; retryAfter?: number; data?: { error?: string } } | undefined;
+  const rateLimited = e?.code === 'slack_webapi_rate_limited_error';
+  return { code: e?.data?.error ?? e?.code, rateLimited, retryAfter: rateLimited ? e?.retryAfter : undefined };
+}
+
+/** Errors after which editing the same message again cannot succeed. */
+export const PERMANENT_EDIT_ERRORS: ReadonlySet<string> = new Set(['message_not_found', 'cant_update_message', 'channel_not_found', 'is_archived', 'invalid_blocks', 'msg_too_long']);
