@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { parseEnv } from 'node:util';
 import { z } from 'zod';
-import type { Limits } from './core/engine.js';
+import type { Limits } from './core/admission.js';
 
 /**
  * The only reader of the environment. Every variable is listed here with its schema and an example; a bad

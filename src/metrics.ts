@@ -61,6 +61,7 @@ export function createMetrics(src: MetricsSources): Metrics {
   platformGauge('drb_platform_token_refreshes', 'Access tokens refused and fetched again since start.', (p) => [[{}, p.stats?.tokenRefreshes ?? 0]]);
   const failures = new Counter({ name: 'drb_research_failures_total', help: 'Research runs that failed, by error code.', labelNames: ['code'], registers: [registry] });
   const refused = new Counter({ name: 'drb_requests_refused_total', help: 'Requests refused by a cap or an allow-list.', registers: [registry] });
+  const postFailures = new Counter({ name: 'drb_posts_failed_total', help: 'Questions and progress messages that could not be posted, even after retries; their threads are marked failed.', labelNames: ['view'], registers: [registry] });
   const tokens = new Counter({ name: 'drb_tokens_total', help: 'DashScope tokens used by finished research.', labelNames: ['kind'], registers: [registry] });
   return {
     registry,
@@ -71,6 +72,7 @@ export function createMetrics(src: MetricsSources): Metrics {
         tokens.inc({ kind: 'output' }, usage.outputTokens);
       },
       requestRefused: () => refused.inc(),
+      postFailed: (view) => postFailures.inc({ view }),
     },
   };
 }

@@ -2,6 +2,10 @@ import type { Usage } from './ports/research.js';
 import { detectLang, isCancelWord, strings } from './i18n.js';
 import type { ActionName, FileRef } from './ports/chat.js';
 import { isActive, RUNNING_STATES, type FailureCode, type Lang, type Result, type ThreadState } from './ports/thread.js';
+import { countWords } from './report.js';
+
+/** The bot's messages that are posted once and then edited. */
+export type PostedView = 'clarify' | 'progress';
 
 export type Input =
   | { type: 'mention'; user: string; text: string; platform: string; channel: string; files?: FileRef[]; now: number }
@@ -12,20 +16,29 @@ export type Input =
   /** Asked to clarify, the backend went straight into research (the agent needed no question). */
   | { type: 'direct'; now: number }
   | { type: 'answered'; result: Result; usage?: Usage; now: number }
-  | { type: 'reported'; now: number }
+  /** A post effect's outcome: the message is there (its id is recorded before anything else happens)… */
+  | { type: 'posted'; view: PostedView; messageId: string; now: number }
+  /** …or it could not be posted, even after retries. */
+  | { type: 'post-failed'; view: PostedView; now: number }
+  /** Parts of the report delivered so far, out of `total`. */
+  | { type: 'report-part'; delivered: number; total: number; now: number }
   | { type: 'failed'; code: FailureCode; detail?: string; retryable: boolean; now: number }
   | { type: 'recover'; now: number };
 
 export type Effect =
-  /** Post the clarify view (thinking, or the question) as a new message. */
-  | { type: 'post-clarify' }
+  /**
+   * Post the clarify view (thinking, or the question) as a new message; answered with `posted` or `post-failed`.
+   * `resume`: a post of this view may have gone out before a restart: adopt it if the platform can find it.
+   */
+  | { type: 'post-clarify'; resume?: boolean }
   | { type: 'show-clarify' }
   /** Post the progress view as a new message, or edit the posted one. */
-  | { type: 'post-progress' }
+  | { type: 'post-progress'; resume?: boolean }
   | { type: 'show-progress'; final: boolean }
   | { type: 'run' }
   | { type: 'abort' }
-  | { type: 'post-report' }
+  /** Deliver the next part of the report; answered with `report-part`. */
+  | { type: 'post-report'; resume?: boolean }
   | { type: 'notice'; text: string; lang: Lang }
   | { type: 'status'; working: boolean };
 
@@ -44,6 +57,8 @@ export const MAX_TEXT_CHARS = 4000;
 export interface Transition {
   state: ThreadState | undefined;
   effects: Effect[];
+  /** The input starts a billed run for a person (a new request, an answer, a retry): the caps apply first. */
+  admit?: boolean;
 }
 
 const RUNNING: ReadonlySet<string> = new Set(RUNNING_STATES);
@@ -100,16 +115,27 @@ export function transition(s: ThreadState | undefined, input: Input, rules: Rule
         state: next({ state: 'researching', step: 2, question: undefined, answer: undefined }),
         effects: [{ type: 'show-clarify' }, { type: 'post-progress' }],
       };
+    case 'posted': {
+      const field = input.view === 'clarify' ? 'clarifyMessageId' : 'progressMessageId';
+      const state = next({ [field]: input.messageId });
+      // The run starts only once its message is there: nothing is billed that people cannot see.
+      const waiting = input.view === 'clarify' ? s.state === 'clarifying' && s.step === 1 : s.state === 'queued';
+      return { state, effects: waiting && !s.running ? [{ type: 'run' }] : [] };
+    }
+    case 'post-failed':
+      if (s.state !== (input.view === 'clarify' ? 'clarifying' : 'queued') || s.running) return none;
+      return { state: next({ state: 'failed', failure: { code: 'not_posted', retryable: true } }), effects: [{ type: 'status', working: false }] };
     case 'answered':
       if (s.state !== 'researching') return none;
       return {
-        state: next({ result: input.result, usage: input.usage ?? s.usage }),
+        state: next({ result: input.result, usage: input.usage ?? s.usage, reportDelivered: 0, words: countWords(input.result.answer) }),
         effects: [{ type: 'post-report' }],
       };
-    case 'reported':
+    case 'report-part':
       if (s.state !== 'researching' || !s.result) return none;
+      if (input.delivered < input.total) return { state: next({ reportDelivered: input.delivered }), effects: [{ type: 'post-report' }] };
       return {
-        state: next({ state: 'done', result: undefined }),
+        state: next({ state: 'done', result: undefined, reportDelivered: undefined, running: false }),
         effects: [{ type: 'show-progress', final: true }, { type: 'status', working: false }],
       };
     case 'failed': {
@@ -121,7 +147,7 @@ export function transition(s: ThreadState | undefined, input: Input, rules: Rule
       };
     }
     case 'recover':
-      return recover(s, next, rules);
+      return recover(s, next, rules, input.now);
   }
 }
 
@@ -164,19 +190,15 @@ function newRound(prev: ThreadState | undefined, input: Extract<Input, { type: '
     createdAt: prev?.createdAt ?? input.now,
     updatedAt: input.now,
   };
-  return { state, effects: [...notices, { type: rules.clarify ? 'post-clarify' : 'post-progress' }, { type: 'run' }] };
+  return { state, effects: [...notices, { type: rules.clarify ? 'post-clarify' : 'post-progress' }], admit: true };
 }
 
 function answer(next: (p: Partial<ThreadState>) => ThreadState, raw: string, lang: Lang): Transition {
   const { text, cut } = capText(raw);
   return {
     state: next({ state: 'queued', answer: text, step: 2, attempts: 0, running: false, notices: [] }),
-    effects: [
-      ...(cut ? [{ type: 'notice', text: strings(lang).textCut(MAX_TEXT_CHARS), lang } as Effect] : []),
-      { type: 'show-clarify' },
-      { type: 'post-progress' },
-      { type: 'run' },
-    ],
+    effects: [...(cut ? [{ type: 'notice', text: strings(lang).textCut(MAX_TEXT_CHARS), lang } as Effect] : []), { type: 'show-clarify' }, { type: 'post-progress' }],
+    admit: true,
   };
 }
 
@@ -192,16 +214,29 @@ function cancel(s: ThreadState, next: (p: Partial<ThreadState>) => ThreadState):
 
 function retry(s: ThreadState, next: (p: Partial<ThreadState>) => ThreadState, rules: Rules): Transition {
   const backToStep1 = s.step === 1 && rules.clarify;
-  return {
-    state: next({ state: backToStep1 ? 'clarifying' : 'queued', failure: undefined, attempts: 0, running: false, notices: [] }),
-    effects: backToStep1 ? [{ type: 'show-clarify' }, { type: 'run' }] : [{ type: 'show-progress', final: false }, { type: 'run' }],
-  };
+  const state = next({ state: backToStep1 ? 'clarifying' : 'queued', failure: undefined, attempts: 0, running: false, notices: [] });
+  return { state, effects: showOrPost(state), admit: true };
 }
 
-function recover(s: ThreadState, next: (p: Partial<ThreadState>) => ThreadState, rules: Rules): Transition {
-  if (!RUNNING.has(s.state)) return { state: s, effects: [] };
-  // The answer is already paid for and stored: only the report still has to be posted.
-  if (s.state === 'researching' && s.result) return { state: s, effects: [{ type: 'post-report' }] };
+/** The run's message shown again (the run follows), or posted first when it never was (the run follows the post). */
+function showOrPost(s: ThreadState, resume = false): Effect[] {
+  if (s.step === 1) return s.clarifyMessageId ? [{ type: 'show-clarify' }, { type: 'run' }] : [{ type: 'post-clarify', resume }];
+  return s.progressMessageId ? [{ type: 'show-progress', final: false }, { type: 'run' }] : [{ type: 'post-progress', resume }];
+}
+
+/** Open questions older than this are not shown again at a restart. */
+const RESHOW_QUESTIONS_MS = 86_400_000;
+
+function recover(s: ThreadState, next: (p: Partial<ThreadState>) => ThreadState, rules: Rules, now: number): Transition {
+  const none = { state: s, effects: [] };
+  if (s.state === 'awaiting_answer') {
+    // The question's edit may have been lost with the process: show it again (or post it, if it never was).
+    if (!s.clarifyMessageId) return { state: s, effects: [{ type: 'post-clarify', resume: true }] };
+    return now - s.updatedAt < RESHOW_QUESTIONS_MS ? { state: s, effects: [{ type: 'show-clarify' }] } : none;
+  }
+  if (!RUNNING.has(s.state)) return none;
+  // The answer is already paid for and stored: only the rest of the report still has to be delivered.
+  if (s.state === 'researching' && s.result) return { state: s, effects: [{ type: 'post-report', resume: true }] };
   const t = strings(s.lang);
   if (s.attempts >= rules.maxAttempts) {
     const state = next({ state: 'failed', failure: { code: 'interrupted', retryable: true } });
@@ -210,5 +245,6 @@ function recover(s: ThreadState, next: (p: Partial<ThreadState>) => ThreadState,
   // A run that was only waiting for a slot never started (nothing was billed): it simply goes back in the queue.
   const wasRunning = s.running ?? (s.state === 'researching' || (s.state === 'clarifying' && s.attempts > 0));
   const state = next({ state: s.step === 1 ? 'clarifying' : 'queued', running: false });
-  return { state, effects: [...(wasRunning ? [{ type: 'notice', text: t.restarted, lang: s.lang } as Effect] : []), { type: 'run' }] };
+  const notice: Effect[] = wasRunning ? [{ type: 'notice', text: t.restarted, lang: s.lang }] : [];
+  return { state, effects: [...notice, ...showOrPost(state, true).filter((e) => e.type !== 'show-clarify' && e.type !== 'show-progress')] };
 }

@@ -67,6 +67,7 @@ const en = {
     interrupted: 'The bot restarted during this research more often than it may re-run it. Press Retry to run it again.',
     internal: 'Something went wrong inside the bot. Press Retry; if it keeps happening, tell an admin.',
     file_rejected: 'An attached file could not be used (at most 10 files of up to 100 MB each, in a format DashScope can read). Mention me again without it or with another file.',
+    not_posted: 'The bot could not post in this thread, so nothing was started. Press Retry or mention me again.',
   } satisfies Record<FailureCode, string>,
 };
 
@@ -128,6 +129,7 @@ const zh: Strings = {
     interrupted: '研究期间机器人多次重启，已超过自动重跑次数。点击重试可重新运行。',
     internal: '机器人内部出错。请点击重试；如果反复出现，请联系管理员。',
     file_rejected: '附件无法使用（最多 10 个文件，每个不超过 100 MB，且需为 DashScope 能解析的格式）。请去掉或更换文件后重新 @我。',
+    not_posted: '机器人无法在此话题中发消息，因此没有开始。请点击重试或重新 @我。',
   },
 };
 

@@ -1,7 +1,8 @@
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Engine, type Limits } from '../../src/core/engine.js';
+import type { Limits } from '../../src/core/admission.js';
+import { Engine } from '../../src/core/engine.js';
 import type { Rules } from '../../src/core/conversation.js';
 import { noTelemetry, type Telemetry } from '../../src/core/ports/telemetry.js';
 import { createQwenBackend } from '../../src/research/qwen.js';
@@ -35,6 +36,7 @@ export function makeEngine(
     limits: { ...LIMITS, ...opts.limits },
     format: 'detailed',
     progressIntervalMs: 20,
+    postRetryDelaysMs: [5, 20],
     telemetry: { ...noTelemetry, ...opts.telemetry },
   });
   return { engine, store, platform };

@@ -97,9 +97,9 @@ describe('restart recovery over the same SQLite file', () => {
     const slow = new RecordingPlatform();
     let release!: () => void;
     const gate = new Promise<void>((r) => (release = r));
-    slow.postReport = async function (this: RecordingPlatform, ...args) {
+    slow.postReportPart = async function (this: RecordingPlatform, ...args: Parameters<RecordingPlatform['postReportPart']>) {
       await gate;
-      return RecordingPlatform.prototype.postReport.apply(this, args);
+      return RecordingPlatform.prototype.postReportPart.apply(this, args);
     };
     const a = makeEngine(fake, { dbPath, rules: { clarify: false }, platform: slow });
     await a.engine.handle(mention('r4', 'topic'));

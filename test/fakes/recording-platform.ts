@@ -1,6 +1,6 @@
 import type { Report } from '../../src/core/report.js';
 import type { Lang } from '../../src/core/i18n.js';
-import type { FileRef, Platform, ThreadKey, View } from '../../src/core/ports/chat.js';
+import type { FileRef, Platform, ReportPart, ThreadKey, View } from '../../src/core/ports/chat.js';
 
 export interface RecordedMessage {
   id: string;
@@ -32,7 +32,13 @@ export class RecordingPlatform implements Platform {
     msg.views.push(view);
   }
 
-  async postReport(thread: ThreadKey, report: Report, lang: Lang): Promise<void> {
+  /** One part: the whole report, recorded as it is delivered. */
+  reportParts(_thread: ThreadKey, report: Report, lang: Lang): (ReportPart & { report: Report; lang: Lang })[] {
+    return [{ label: 'report', report, lang }];
+  }
+
+  async postReportPart(thread: ThreadKey, part: ReportPart): Promise<void> {
+    const { report, lang } = part as ReportPart & { report: Report; lang: Lang };
     this.reports.push({ thread, report, lang });
   }
 

@@ -62,9 +62,10 @@ describe('terminal reports', () => {
 
   it('reports with the same title on the same day do not overwrite each other', async () => {
     const { platform, dir } = terminal(false);
-    await platform.postReport('t', report('first'), 'en');
+    const post = (p: typeof platform, r: ReturnType<typeof report>) => p.postReportPart('t', p.reportParts('t', r)[0]!);
+    await post(platform, report('first'));
     // Each run has its own platform; three finish at once.
-    await Promise.all(['second', 'third', 'fourth'].map((b) => terminal(false, dir).platform.postReport('t', report(b), 'en')));
+    await Promise.all(['second', 'third', 'fourth'].map((b) => post(terminal(false, dir).platform, report(b))));
     const files = readdirSync(dir).sort();
     expect(files).toEqual(['2026-03-04-same-title-2.md', '2026-03-04-same-title-3.md', '2026-03-04-same-title-4.md', '2026-03-04-same-title.md']);
     const bodies = files.map((f) => readFileSync(join(dir, f), 'utf8'));

@@ -88,19 +88,44 @@ export class PlatformStats {
   }
 }
 
+/**
+ * Names a message the bot posts, unique within its thread (`clarify:1`, `progress:1`, `report:1:3`): a platform
+ * that can find its own messages by it lets a post that went out just before a crash be adopted, not repeated.
+ */
+export type PostTag = string;
+
+/** One deliverable of a report (a message or card, the references, a file), as the platform renders it. */
+export interface ReportPart {
+  /** For logs: `report 2/3`, `references`, `file report.md`. */
+  readonly label: string;
+}
+
 /** A platform's outbound side: the core calls these and nothing else. */
 export interface Platform {
   readonly name: string;
   readonly stats?: PlatformStats;
-  /** Posts a view in the thread; returns the id of the posted message. */
-  post(thread: ThreadKey, view: View): Promise<string>;
+  /** Posts a view in the thread, tagged; returns the id of the posted message. */
+  post(thread: ThreadKey, view: View, tag?: PostTag): Promise<string>;
+  /**
+   * The id of a message this bot posted in the thread with `tag`, when the platform can look it up; undefined
+   * when there is none. Asked only when a post may have gone out unrecorded (after a restart).
+   */
+  findPosted?(thread: ThreadKey, tag: PostTag): Promise<string | undefined>;
   /**
    * Replaces a posted view. The platform coalesces (latest view wins) and keeps within its rate limits;
    * a final view is always delivered. Never rejects: a failed edit must not end the run.
    */
   update(thread: ThreadKey, messageId: string, view: View, final: boolean): Promise<void>;
-  /** Posts the finished report the platform's way: split messages or cards, references, a file. */
-  postReport(thread: ThreadKey, report: Report, lang: Lang): Promise<void>;
+  /**
+   * The report the platform's way, in delivery order: split messages or cards, the references, files. Pure: the
+   * same report gives the same parts, so delivery can resume at any part after a restart.
+   */
+  reportParts(thread: ThreadKey, report: Report, lang: Lang): ReportPart[];
+  /**
+   * Delivers one part, tagged like a post. Resolves when it is delivered, or when it is optional (a file) and
+   * could not be; rejects when a required part could not be delivered.
+   */
+  postReportPart(thread: ThreadKey, part: ReportPart, tag: PostTag): Promise<void>;
   /**
    * Downloads a file attached to a request, refusing before any byte is read when the declared size is over
    * `limits.maxBytes`, and stopping once more bytes than that arrive or the deadline passes. Rejects with an

@@ -6,10 +6,13 @@ export interface Telemetry {
   tokensUsed(usage: Usage): void;
   /** A request refused by a cap or an allow-list. */
   requestRefused(): void;
+  /** A message (question or progress) that could not be posted, even after retries. */
+  postFailed(view: string): void;
 }
 
 export const noTelemetry: Telemetry = {
   researchFailed() {},
   tokensUsed() {},
   requestRefused() {},
+  postFailed() {},
 };

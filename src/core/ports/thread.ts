@@ -17,7 +17,8 @@ export function isActive(state: RunState): boolean {
 
 export type Lang = 'en' | 'zh';
 
-export type FailureCode = ResearchErrorCode | 'interrupted' | 'internal';
+/** Why a run ended badly: DashScope's error, a restart too many, the bot itself, or a message it could not post. */
+export type FailureCode = ResearchErrorCode | 'interrupted' | 'internal' | 'not_posted';
 
 /** Everything the bot remembers about one thread. Stored before any effect of a change is visible. */
 export interface ThreadState {
@@ -42,6 +43,11 @@ export interface ThreadState {
   files?: FileRef[];
   /** The finished answer, kept until the report is posted so a restart never re-runs a paid research. */
   result?: Result;
+  /** Parts of the report delivered so far: a restart resumes at the next one. */
+  reportDelivered?: number;
+  /** Words in the last report, for the final progress view. */
+  words?: number;
+  /** The bot's messages, recorded when their post is confirmed. */
   clarifyMessageId?: string;
   progressMessageId?: string;
   /** Notices already given in this round, so each is said once. */

@@ -91,9 +91,10 @@ export class FeishuApi {
   }
 
   /** Replies to a message inside its thread (creating the thread at its root); returns the new message's id. */
-  async reply(messageId: string, msgType: 'interactive' | 'file' | 'text', content: unknown): Promise<string> {
+  /** `idempotencyKey`: the same key for the same message, even after a restart; a fresh one otherwise. */
+  async reply(messageId: string, msgType: 'interactive' | 'file' | 'text', content: unknown, idempotencyKey?: string): Promise<string> {
     // One uuid for every attempt of this message, so a retry after a lost answer cannot post it twice.
-    const uuid = randomUUID();
+    const uuid = idempotencyKey ?? randomUUID();
     const res = await this.call<{ data?: { message_id?: string } }>(() =>
       this.client.im.v1.message.reply({
         path: { message_id: messageId },

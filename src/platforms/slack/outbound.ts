@@ -4,7 +4,7 @@ import type { Logger } from '../../core/ports/logger.js';
 import { splitMarkdown } from '../../common/markdown.js';
 import { reportFiles, type Report } from '../../core/report.js';
 import { boundedDownload, DownloadError, formatBytes } from '../../common/download.js';
-import { PlatformStats, type DownloadLimits, type FileRef, type Platform, type ThreadKey, type View } from '../../core/ports/chat.js';
+import { PlatformStats, type DownloadLimits, type FileRef, type Platform, type PostTag, type ReportPart, type ThreadKey, type View } from '../../core/ports/chat.js';
 import { renderView } from './blocks.js';
 import type { SlackEditor } from './editor.js';
 import { clip } from '../../core/progress-text.js';
@@ -16,6 +16,11 @@ import { slackFailure } from './errors.js';
 export const REPORT_PART_MAX = 11_000;
 /** assistant.threads.setStatus lapses after two minutes without a message. */
 const STATUS_REFRESH_MS = 90_000;
+/** Message metadata naming the bot's own posts, so one that went out just before a crash can be found again. */
+const POST_EVENT = 'drb_post';
+
+type SlackReportPart = ReportPart &
+  ({ kind: 'markdown'; markdown: string; fallback: string } | { kind: 'file'; name: string; title: string; content: string; markdown: boolean });
 
 export class SlackPlatform implements Platform {
   readonly name = 'slack';
@@ -34,11 +39,11 @@ export class SlackPlatform implements Platform {
     readonly stats = new PlatformStats(),
   ) {}
 
-  async post(thread: ThreadKey, view: View): Promise<string> {
+  async post(thread: ThreadKey, view: View, tag?: PostTag): Promise<string> {
     const { channel, threadTs } = parseThreadKey(thread);
     const msg = renderView(view, thread);
     const res = await this.web.chat
-      .postMessage({ channel, thread_ts: threadTs, ...msg, unfurl_links: false, unfurl_media: false })
+      .postMessage({ channel, thread_ts: threadTs, ...msg, unfurl_links: false, unfurl_media: false, ...metadata(tag) })
       .catch((err: unknown) => {
         this.stats.error(slackFailure(err).code);
         throw err;
@@ -46,6 +51,21 @@ export class SlackPlatform implements Platform {
     const ts = res.ts ?? '';
     this.shown.set(ts, signature(view));
     return ts;
+  }
+
+  /** The bot's message in the thread carrying `tag` in its metadata (conversations.replies, with the history scopes). */
+  async findPosted(thread: ThreadKey, tag: PostTag): Promise<string | undefined> {
+    const { channel, threadTs } = parseThreadKey(thread);
+    for (let cursor: string | undefined; ; ) {
+      const res = await this.web.conversations.replies({ channel, ts: threadTs, include_all_metadata: true, limit: 200, cursor });
+      const found = res.messages?.find((m) => {
+        const meta = (m as { metadata?: { event_type?: string; event_payload?: { tag?: string } } }).metadata;
+        return meta?.event_type === POST_EVENT && meta.event_payload?.tag === tag;
+      });
+      if (found?.ts) return found.ts;
+      cursor = res.response_metadata?.next_cursor || undefined;
+      if (!cursor) return undefined;
+    }
   }
 
   async update(thread: ThreadKey, messageId: string, view: View, final: boolean): Promise<void> {
@@ -57,30 +77,42 @@ export class SlackPlatform implements Platform {
     this.editor.edit(channel, messageId, renderView(view, thread), { urgent, final });
   }
 
-  async postReport(thread: ThreadKey, report: Report, lang: Lang): Promise<void> {
+  /** The report as Markdown messages (split at headings and paragraphs), the references, then the files. */
+  reportParts(_thread: ThreadKey, report: Report, _lang: Lang): SlackReportPart[] {
+    const body = splitMarkdown(neutraliseMarkdown(report.body), REPORT_PART_MAX);
+    const refs = splitMarkdown(neutraliseMarkdown(report.referencesMarkdown), REPORT_PART_MAX);
+    return [
+      ...body.map((markdown, i) => ({
+        kind: 'markdown' as const,
+        label: `report ${i + 1}/${body.length}`,
+        markdown,
+        fallback: body.length > 1 ? `${report.title} (${i + 1}/${body.length})` : report.title,
+      })),
+      ...refs.map((markdown) => ({ kind: 'markdown' as const, label: 'references', markdown, fallback: report.title })),
+      ...reportFiles(report).map((f) => {
+        const md = f.name.endsWith('.md');
+        return { kind: 'file' as const, label: `file ${f.name}`, name: f.name, title: md ? report.title : f.name, content: f.content, markdown: md };
+      }),
+    ];
+  }
+
+  async postReportPart(thread: ThreadKey, reportPart: ReportPart, tag: PostTag): Promise<void> {
+    const part = reportPart as SlackReportPart;
     const { channel, threadTs } = parseThreadKey(thread);
-    const parts = splitMarkdown(neutraliseMarkdown(report.body), REPORT_PART_MAX);
-    for (const [i, part] of parts.entries()) {
-      await this.postMarkdown(channel, threadTs, part, parts.length > 1 ? `${report.title} (${i + 1}/${parts.length})` : report.title);
-    }
-    for (const part of splitMarkdown(neutraliseMarkdown(report.referencesMarkdown), REPORT_PART_MAX)) {
-      await this.postMarkdown(channel, threadTs, part, report.title);
-    }
-    for (const file of reportFiles(report)) {
-      try {
-        await this.web.filesUploadV2({
-          channel_id: channel,
-          thread_ts: threadTs,
-          file: Buffer.from(file.content, 'utf8'),
-          filename: escapePlain(file.name),
-          title: escapePlain(file.name.endsWith('.md') ? report.title : file.name),
-          ...(file.name.endsWith('.md') ? { snippet_type: 'markdown' } : {}),
-        } as never);
-      } catch (err) {
-        // The report is already in the thread; the files are a convenience.
-        this.stats.error(slackFailure(err).code);
-        this.log.warn({ err: slackFailure(err).code, file: file.name, lang }, 'report file upload failed');
-      }
+    if (part.kind === 'markdown') return this.postMarkdown(channel, threadTs, part.markdown, part.fallback, tag);
+    try {
+      await this.web.filesUploadV2({
+        channel_id: channel,
+        thread_ts: threadTs,
+        file: Buffer.from(part.content, 'utf8'),
+        filename: escapePlain(part.name),
+        title: escapePlain(part.title),
+        ...(part.markdown ? { snippet_type: 'markdown' } : {}),
+      } as never);
+    } catch (err) {
+      // The report is already in the thread; the files are a convenience.
+      this.stats.error(slackFailure(err).code);
+      this.log.warn({ err: slackFailure(err).code, file: part.name }, 'report file upload failed');
     }
   }
 
@@ -126,7 +158,7 @@ export class SlackPlatform implements Platform {
   }
 
   /** One markdown block per message; should Slack still refuse a part as too long, it is split further. */
-  private async postMarkdown(channel: string, threadTs: string, markdown: string, fallback: string, depth = 0): Promise<void> {
+  private async postMarkdown(channel: string, threadTs: string, markdown: string, fallback: string, tag: PostTag, depth = 0): Promise<void> {
     try {
       await this.web.chat.postMessage({
         channel,
@@ -135,19 +167,24 @@ export class SlackPlatform implements Platform {
         blocks: [{ type: 'markdown', text: markdown } as never],
         unfurl_links: false,
         unfurl_media: false,
+        ...metadata(tag),
       });
     } catch (err) {
       const code = slackFailure(err).code;
       this.stats.error(code);
       if (depth < 3 && ['msg_too_long', 'msg_blocks_too_long', 'invalid_blocks'].includes(code ?? '')) {
         for (const half of splitMarkdown(markdown, Math.floor(markdown.length / 2) + 1)) {
-          await this.postMarkdown(channel, threadTs, half, fallback, depth + 1);
+          await this.postMarkdown(channel, threadTs, half, fallback, tag, depth + 1);
         }
         return;
       }
       throw err;
     }
   }
+}
+
+function metadata(tag: PostTag | undefined) {
+  return tag ? { metadata: { event_type: POST_EVENT, event_payload: { tag } } } : {};
 }
 
 function signature(view: View): string {

@@ -1,8 +1,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { reportFiles, type Report } from '../../core/report.js';
-import type { Lang } from '../../core/i18n.js';
-import type { Platform, ThreadKey, View } from '../../core/ports/chat.js';
+import type { Platform, ReportPart, ThreadKey, View } from '../../core/ports/chat.js';
 import { printable, viewLines } from './render.js';
 
 export interface TerminalEvents {
@@ -39,7 +38,13 @@ export class TerminalPlatform implements Platform {
     if (final && (state === 'done' || state === 'failed' || state === 'cancelled')) this.events.finished(state, this.reportPath);
   }
 
-  async postReport(_thread: ThreadKey, report: Report, _lang: Lang): Promise<void> {
+  /** One part: the report file (and any files the backend made beside it). */
+  reportParts(_thread: ThreadKey, report: Report): (ReportPart & { report: Report })[] {
+    return [{ label: 'report file', report }];
+  }
+
+  async postReportPart(_thread: ThreadKey, part: ReportPart): Promise<void> {
+    const { report } = part as ReportPart & { report: Report };
     await mkdir(this.reportsDir, { recursive: true });
     const day = this.clock().toISOString().slice(0, 10);
     const [markdown, ...others] = reportFiles(report);

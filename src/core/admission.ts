@@ -1,0 +1,67 @@
+import { strings } from './i18n.js';
+import type { ThreadStore } from './ports/store.js';
+import type { Telemetry } from './ports/telemetry.js';
+import { RUNNING_STATES, type ThreadState } from './ports/thread.js';
+
+export interface Limits {
+  maxConcurrent: number;
+  perUser: number;
+  dailyPerUser: number;
+  allowedChannels: string[];
+  allowedUsers: string[];
+}
+
+/** Refusal notices per person per minute; a flood beyond that is refused without a message each. */
+const REFUSAL_NOTICES_PER_MINUTE = 3;
+
+export type Verdict =
+  | { ok: true; state: ThreadState }
+  /** Refused: `text` says why; `tell` is false once the person has been told often enough this minute. */
+  | { ok: false; text: string; tell: boolean }
+  /** The thread changed elsewhere since it was read. */
+  | { ok: false; text?: undefined; tell: false };
+
+export function utcDay(now: number): string {
+  return new Date(now).toISOString().slice(0, 10);
+}
+
+/**
+ * Who may start a billed run, and how many: allow-lists, then the caps checked and counted in one atomic
+ * store step (requests under way per person, step 1 included; requests per person per day). A new request or
+ * a retry counts for the day; answering the question of a request already counted does not.
+ */
+export class Admission {
+  /** When each person was last told of a refusal, to keep a flood from becoming a flood of notices. */
+  private readonly told = new Map<string, number[]>();
+
+  constructor(
+    private readonly store: ThreadStore,
+    private readonly limits: Limits,
+    private readonly clock: () => number,
+    private readonly telemetry: Telemetry,
+  ) {}
+
+  /** Saves `next` if it is admitted. `write` wraps the store step (so a failure is reported like any write). */
+  async admit(next: ThreadState, prev: ThreadState | undefined, write: <T>(op: string, f: () => Promise<T>) => Promise<T>): Promise<Verdict> {
+    const t = strings(next.lang);
+    const { allowedChannels, allowedUsers, perUser, dailyPerUser } = this.limits;
+    if (allowedChannels.length > 0 && !allowedChannels.includes(next.channel)) return this.refuse(next, t.notAllowedChannel);
+    if (allowedUsers.length > 0 && !allowedUsers.includes(next.requester)) return this.refuse(next, t.notAllowedUser);
+    const now = this.clock();
+    const rule = { busy: RUNNING_STATES, perUser, dailyLimit: dailyPerUser, countDaily: prev?.state !== 'awaiting_answer', day: utcDay(now) };
+    const admission = await write('admit request', () => this.store.admit(next, rule));
+    if (admission.ok) return admission;
+    if (admission.reason === 'per-user') return this.refuse(next, t.perUserLimit(perUser));
+    if (admission.reason === 'daily') return this.refuse(next, t.dailyLimit(dailyPerUser));
+    return { ok: false, tell: false };
+  }
+
+  private refuse(next: ThreadState, text: string): Verdict {
+    this.telemetry.requestRefused();
+    const now = this.clock();
+    const recent = (this.told.get(next.requester) ?? []).filter((at) => now - at < 60_000);
+    const tell = recent.length < REFUSAL_NOTICES_PER_MINUTE;
+    if (tell) this.told.set(next.requester, [...recent, now]);
+    return { ok: false, text, tell };
+  }
+}

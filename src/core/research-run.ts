@@ -1,0 +1,143 @@
+import type { Input } from './conversation.js';
+import type { Platform } from './ports/chat.js';
+import type { Logger } from './ports/logger.js';
+import { ResearchError, type AttachedFile, type ReportFormat, type ResearchBackend, type ResearchRequest } from './ports/research.js';
+import type { Telemetry } from './ports/telemetry.js';
+import type { Result, ThreadState } from './ports/thread.js';
+import { advance, isMilestone, startProgress, type Progress } from './progress.js';
+
+/** How long a person's attachment may take to download. */
+const DOWNLOAD_TIMEOUT_MS = 120_000;
+
+export interface ResearchRunOptions {
+  backend: ResearchBackend;
+  format: ReportFormat;
+  clock: () => number;
+  log: Logger;
+  telemetry: Telemetry;
+  /** Least time between two progress views of one run, unless the phase or round changed. */
+  progressIntervalMs: number;
+}
+
+export interface RunHooks {
+  /** The run's progress changed (every event). */
+  progress(p: Progress): void;
+  /** Time to show the latest progress: at once on a milestone, otherwise at most once per interval. */
+  show(): void;
+  /** Asked to clarify, the backend went straight into research; resolves with the thread as it now is. */
+  direct(): Promise<ThreadState | undefined>;
+}
+
+/**
+ * One research run: builds the request (with attached files, when the backend reads them), streams the
+ * backend's events into progress, throttled on the injected clock, and maps the end (answer or error) to the
+ * input the conversation takes next. Undefined when the run was aborted (cancelled, or left for recovery).
+ */
+export async function runResearch(opts: ResearchRunOptions, start: ThreadState, platform: Platform, signal: AbortSignal, hooks: RunHooks): Promise<Input | undefined> {
+  let s = start;
+  const throttle = new ProgressThrottle(opts.progressIntervalMs, opts.clock);
+  let progress = startProgress(opts.clock());
+  const result: Result = { answer: '', references: [] };
+  try {
+    for await (const e of opts.backend.run(await request(opts, s, platform), signal)) {
+      if (e.type === 'answer') result.answer += e.delta;
+      else if (e.type === 'references') result.references.push(...e.references);
+      else if (e.type === 'files') Object.assign(result, { files: e.files, filePath: e.filePath });
+      const direct = (e.type === 'phase' && e.phase === 'searching') || (e.type === 'done' && e.report === true);
+      if (s.step === 1 && direct) s = (await hooks.direct()) ?? s;
+      if (s.step === 2) {
+        const next = advance(progress, e, opts.clock());
+        const milestone = isMilestone(progress, next);
+        progress = next;
+        hooks.progress(progress);
+        throttle.changed(milestone, hooks.show);
+      }
+    }
+    if (progress.usage) opts.telemetry.tokensUsed(progress.usage);
+    const now = opts.clock();
+    return s.step === 1 ? { type: 'clarified', question: result.answer.trim(), now } : { type: 'answered', result, usage: progress.usage, now };
+  } catch (err) {
+    // Cancelled by the person (already recorded) or by shutdown (left for recovery).
+    if (signal.aborted) return undefined;
+    return failure(opts, s, err);
+  } finally {
+    throttle.stop();
+  }
+}
+
+function failure(opts: ResearchRunOptions, s: ThreadState, err: unknown): Input {
+  const error = err instanceof ResearchError ? err : undefined;
+  opts.telemetry.researchFailed(error?.code ?? 'internal');
+  if (!error) opts.log.error({ thread: s.key, err }, 'research run failed unexpectedly');
+  else opts.log.warn({ thread: s.key, code: error.code, requestId: error.requestId, status: error.status }, 'research run failed');
+  return {
+    type: 'failed',
+    code: error?.code ?? 'internal',
+    detail: error?.code === 'file_rejected' ? error.message : error?.upstreamCode,
+    retryable: error ? error.retryable || error.code === 'quota' : true,
+    now: opts.clock(),
+  };
+}
+
+/** Step 1: [topic]; step 2: [topic, question, answer], or [topic] without clarification. */
+async function request(opts: ResearchRunOptions, s: ThreadState, platform: Platform): Promise<ResearchRequest> {
+  const files = await attachments(opts, s, platform);
+  const base = { format: opts.format, ...(files.length ? { files } : {}) };
+  if (s.step === 1) return { messages: [{ role: 'user', content: s.topic }], clarify: true, ...base };
+  if (!s.question || !s.answer) return { messages: [{ role: 'user', content: s.topic }], clarify: false, ...base };
+  return {
+    messages: [
+      { role: 'user', content: s.topic },
+      { role: 'assistant', content: s.question },
+      { role: 'user', content: s.answer },
+    ],
+    clarify: true,
+    ...base,
+  };
+}
+
+/** The request's attached files, fetched from the platform for this run, within the backend's size cap. */
+async function attachments(opts: ResearchRunOptions, s: ThreadState, platform: Platform): Promise<AttachedFile[]> {
+  const limits = opts.backend.files;
+  if (!s.files?.length || !platform.download || !limits) return [];
+  const out = [];
+  for (const f of s.files) {
+    try {
+      out.push({ name: f.name, data: await platform.download(s.key, f, { maxBytes: limits.maxBytes, timeoutMs: DOWNLOAD_TIMEOUT_MS }) });
+    } catch (err) {
+      // The platform's message names the file and says why.
+      throw new ResearchError('file_rejected', (err as Error)?.message || `${f.name} could not be fetched from the chat.`, { cause: err });
+    }
+  }
+  return out;
+}
+
+/** Passes progress on at most once per interval, at once on a milestone, and once more after a quiet spell. */
+export class ProgressThrottle {
+  private last = Number.NEGATIVE_INFINITY;
+  private timer: NodeJS.Timeout | undefined;
+  private publish: (() => void) | undefined;
+
+  constructor(
+    private readonly intervalMs: number,
+    private readonly clock: () => number,
+  ) {}
+
+  changed(milestone: boolean, publish: () => void): void {
+    this.publish = publish;
+    const now = this.clock();
+    if (milestone || now - this.last >= this.intervalMs) this.fire();
+    else this.timer ??= setTimeout(() => this.fire(), this.intervalMs - (now - this.last));
+  }
+
+  stop(): void {
+    clearTimeout(this.timer);
+    this.timer = undefined;
+  }
+
+  private fire(): void {
+    this.stop();
+    this.last = this.clock();
+    this.publish?.();
+  }
+}
