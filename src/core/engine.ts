@@ -1,5 +1,6 @@
 import { Admission, type Limits } from './admission.js';
-import { transition, type Effect, type Input, type PostedView, type Rules } from './conversation.js';
+import { transition, type Effect, type Input, type Rules } from './conversation.js';
+import { Delivery } from './delivery.js';
 import { detectLang, strings } from './i18n.js';
 import type { Inbound, Platform, ThreadKey, View } from './ports/chat.js';
 import { silentLogger, type Logger } from './ports/logger.js';
@@ -8,7 +9,6 @@ import type { ThreadStore } from './ports/store.js';
 import { noTelemetry, type Telemetry } from './ports/telemetry.js';
 import { isActive, RUNNING_STATES, type ThreadState } from './ports/thread.js';
 import type { Progress } from './progress.js';
-import { buildReport } from './report.js';
 import { runResearch } from './research-run.js';
 import { RunQueue } from './run-queue.js';
 import { StoreGuard, StoreWriteError } from './store-guard.js';
@@ -43,6 +43,7 @@ export class Engine {
   private readonly queue: RunQueue;
   private readonly admission: Admission;
   private readonly guard: StoreGuard;
+  private readonly delivery: Delivery;
   private readonly rules: Rules;
   private readonly clock: () => number;
   private readonly log: Logger;
@@ -59,6 +60,7 @@ export class Engine {
     this.telemetry = opts.telemetry ?? noTelemetry;
     this.rules = { ...opts.rules, files: opts.backend.files };
     this.guard = new StoreGuard(this.log);
+    this.delivery = new Delivery(this.clock, this.log, this.telemetry, opts.postRetryDelaysMs);
     this.admission = new Admission(this.store, opts.limits, this.clock, this.telemetry);
     this.queue = new RunQueue(opts.limits.maxConcurrent, (key, signal) => this.execute(key, signal), (key, err) => this.log.error({ thread: key, err }, 'research job failed'));
   }
@@ -217,11 +219,11 @@ export class Engine {
     if (!s) return;
     switch (effect.type) {
       case 'post-clarify':
-        return this.postView(platform, s, 'clarify', clarifyView(s), effect.resume);
+        return this.delivery.post(platform, s, 'clarify', clarifyView(s), effect.resume);
       case 'post-progress':
         this.live.delete(s.key);
         // The run is enqueued right after this view is posted: show the place it will take.
-        return this.postView(platform, s, 'progress', progressView(s, undefined, this.queue.position(s.key) ?? this.queue.positionIfAdded(s.requester)), effect.resume);
+        return this.delivery.post(platform, s, 'progress', progressView(s, undefined, this.queue.position(s.key) ?? this.queue.positionIfAdded(s.requester)), effect.resume);
       case 'show-clarify':
         if (s.clarifyMessageId) await platform.update(s.key, s.clarifyMessageId, clarifyView(s), true);
         return;
@@ -233,59 +235,11 @@ export class Engine {
       case 'abort':
         return this.queue.cancel(s.key);
       case 'post-report':
-        return this.postReportPart(platform, s, effect.resume);
+        return this.delivery.reportPart(platform, s, effect.resume);
       case 'status':
         // Cosmetic: never waited for, so a slow or hung platform call cannot hold the conversation.
         void platform.setStatus?.(s.key, effect.working ? strings(s.lang).working : null).catch(() => undefined);
         return;
-    }
-  }
-
-  /** Posts a view, retrying with backoff; after a restart, first adopts a post that went out unrecorded. */
-  private async postView(platform: Platform, s: ThreadState, kind: PostedView, view: View, resume = false): Promise<Input> {
-    const tag = `${kind}:${s.round}`;
-    const adopted = resume ? await platform.findPosted?.(s.key, tag).catch(() => undefined) : undefined;
-    if (adopted) {
-      await platform.update(s.key, adopted, view, false);
-      return { type: 'posted', view: kind, messageId: adopted, now: this.clock() };
-    }
-    try {
-      const id = await this.retrying(s.key, `post ${kind}`, () => platform.post(s.key, view, tag));
-      return { type: 'posted', view: kind, messageId: id, now: this.clock() };
-    } catch {
-      this.telemetry.postFailed(kind);
-      return { type: 'post-failed', view: kind, now: this.clock() };
-    }
-  }
-
-  /** Delivers the next report part (skipping one that went out unrecorded before a restart). */
-  private async postReportPart(platform: Platform, s: ThreadState, resume = false): Promise<Input | void> {
-    if (!s.result) return;
-    const report = buildReport({ ...s.result, topic: s.topic, usage: s.usage, referencesHeading: strings(s.lang).referencesHeading });
-    const parts = platform.reportParts(s.key, report, s.lang);
-    const i = s.reportDelivered ?? 0;
-    const part = parts[i];
-    if (part) {
-      const tag = `report:${s.round}:${i}`;
-      const delivered = resume && (await platform.findPosted?.(s.key, tag).catch(() => undefined));
-      if (!delivered) await this.retrying(s.key, part.label, () => platform.postReportPart(s.key, part, tag));
-    }
-    return { type: 'report-part', delivered: Math.min(i + 1, parts.length), total: parts.length, now: this.clock() };
-  }
-
-  private async retrying<T>(key: ThreadKey, what: string, f: () => Promise<T>): Promise<T> {
-    const delays = this.opts.postRetryDelaysMs ?? [1000, 4000];
-    for (let attempt = 0; ; attempt++) {
-      try {
-        return await f();
-      } catch (err) {
-        if (attempt >= delays.length) {
-          this.log.error({ thread: key, what, err }, 'could not post, even after retries');
-          throw err;
-        }
-        this.log.warn({ thread: key, what, err }, 'post failed; retrying');
-        await new Promise((r) => setTimeout(r, delays[attempt]));
-      }
     }
   }
 

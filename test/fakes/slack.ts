@@ -10,6 +10,7 @@ const LIMITS: Record<string, { max: number; windowMs: number; perChannel?: boole
   'files.getUploadURLExternal': { max: 100, windowMs: 60_000 },
   'files.completeUploadExternal': { max: 100, windowMs: 60_000 },
   'apps.connections.open': { max: 50, windowMs: 60_000 },
+  'conversations.replies': { max: 50, windowMs: 60_000 },
 };
 
 export const BOT_USER = 'UBOT';
@@ -23,6 +24,8 @@ export interface FakeMessage {
   blocks: Record<string, unknown>[];
   /** Every version: the posted content then each update. */
   history: { text: string; blocks: Record<string, unknown>[] }[];
+  /** Message metadata posted with it (`event_type`, `event_payload`). */
+  metadata?: Record<string, unknown>;
 }
 
 export interface FakeFile {
@@ -273,9 +276,24 @@ export class FakeSlack {
         if (!a.channel) return { body: { ok: false, error: 'channel_not_found' } };
         const ts = `${++this.clock}.000${String(++this.seq).padStart(3, '0')}`;
         const m: FakeMessage = { channel: String(a.channel), ts, thread_ts: a.thread_ts ? String(a.thread_ts) : undefined, text: String(a.text ?? ''), blocks: blocksOf(a), history: [] };
+        if (a.metadata) m.metadata = (typeof a.metadata === 'string' ? JSON.parse(a.metadata) : a.metadata) as Record<string, unknown>;
         m.history.push({ text: m.text, blocks: m.blocks });
         this.messages.set(`${m.channel}:${ts}`, m);
         return { body: { ok: true, channel: m.channel, ts, message: { type: 'message', user: BOT_USER, bot_id: 'BBOT', text: m.text, ts } } };
+      }
+      case 'conversations.replies': {
+        // The bot's messages in the thread, oldest first; metadata only when asked for, as Slack does.
+        const withMeta = String(a.include_all_metadata) === 'true';
+        const replies = this.thread(String(a.channel), String(a.ts)).map((m) => ({
+          type: 'message',
+          user: BOT_USER,
+          bot_id: 'BBOT',
+          ts: m.ts,
+          thread_ts: m.thread_ts,
+          text: m.text,
+          ...(withMeta && m.metadata ? { metadata: m.metadata } : {}),
+        }));
+        return { body: { ok: true, messages: replies, has_more: false } };
       }
       case 'chat.update': {
         const m = this.messages.get(`${a.channel}:${a.ts}`);

@@ -1,0 +1,69 @@
+import type { Input, PostedView } from './conversation.js';
+import { strings } from './i18n.js';
+import type { Platform, ThreadKey, View } from './ports/chat.js';
+import type { Logger } from './ports/logger.js';
+import type { Telemetry } from './ports/telemetry.js';
+import type { ThreadState } from './ports/thread.js';
+import { buildReport } from './report.js';
+
+/**
+ * Posting what must not be lost: the question and progress messages, and the report part by part. Each post is
+ * tagged (`clarify:<round>`, `report:<round>:<part>`) and retried with backoff; after a restart a post that may
+ * have gone out unrecorded is first looked for. The outcome is the conversation's next input.
+ */
+export class Delivery {
+  constructor(
+    private readonly clock: () => number,
+    private readonly log: Logger,
+    private readonly telemetry: Telemetry,
+    private readonly retryDelaysMs: number[] = [1000, 4000],
+  ) {}
+
+  /** Posts a view, retrying with backoff; after a restart, first adopts a post that went out unrecorded. */
+  async post(platform: Platform, s: ThreadState, kind: PostedView, view: View, resume = false): Promise<Input> {
+    const tag = `${kind}:${s.round}`;
+    const adopted = resume ? await platform.findPosted?.(s.key, tag).catch(() => undefined) : undefined;
+    if (adopted) {
+      await platform.update(s.key, adopted, view, false);
+      return { type: 'posted', view: kind, messageId: adopted, now: this.clock() };
+    }
+    try {
+      const id = await this.retrying(s.key, `post ${kind}`, () => platform.post(s.key, view, tag));
+      return { type: 'posted', view: kind, messageId: id, now: this.clock() };
+    } catch {
+      this.telemetry.postFailed(kind);
+      return { type: 'post-failed', view: kind, now: this.clock() };
+    }
+  }
+
+  /** Delivers the next report part (skipping one that went out unrecorded before a restart). */
+  async reportPart(platform: Platform, s: ThreadState, resume = false): Promise<Input | void> {
+    if (!s.result) return;
+    const report = buildReport({ ...s.result, topic: s.topic, usage: s.usage, referencesHeading: strings(s.lang).referencesHeading });
+    const parts = platform.reportParts(s.key, report, s.lang);
+    const i = s.reportDelivered ?? 0;
+    const part = parts[i];
+    if (part) {
+      const tag = `report:${s.round}:${i}`;
+      const delivered = resume && (await platform.findPosted?.(s.key, tag).catch(() => undefined));
+      if (!delivered) await this.retrying(s.key, part.label, () => platform.postReportPart(s.key, part, tag));
+    }
+    return { type: 'report-part', delivered: Math.min(i + 1, parts.length), total: parts.length, now: this.clock() };
+  }
+
+  private async retrying<T>(key: ThreadKey, what: string, f: () => Promise<T>): Promise<T> {
+    const delays = this.retryDelaysMs;
+    for (let attempt = 0; ; attempt++) {
+      try {
+        return await f();
+      } catch (err) {
+        if (attempt >= delays.length) {
+          this.log.error({ thread: key, what, err }, 'could not post, even after retries');
+          throw err;
+        }
+        this.log.warn({ thread: key, what, err }, 'post failed; retrying');
+        await new Promise((r) => setTimeout(r, delays[attempt]));
+      }
+    }
+  }
+}
