@@ -49,6 +49,9 @@ export class FakeSlack {
   readonly refused: { method: string; error: string }[] = [];
   /** Methods whose calls are received and never answered. */
   readonly hanging = new Set<string>();
+  /** Calls that are carried out but never answered, chosen by this predicate. */
+  stallAfter: ((method: string, args: Record<string, unknown>) => boolean) | undefined;
+  readonly stalled: { method: string; args: Record<string, unknown> }[] = [];
   /** Errors the next calls of a method get, in order. */
   readonly failures: { method: string; answer: Answer }[] = [];
   private readonly hits = new Map<string, number[]>();
@@ -244,6 +247,8 @@ export class FakeSlack {
     const i = this.failures.findIndex((f) => f.method === method);
     const answer = i >= 0 ? this.failures.splice(i, 1)[0]!.answer : this.answer(method, args);
     if (answer.body.ok === false) this.refused.push({ method, error: String(answer.body.error) });
+    // Done, but the answer never leaves: what a client sees when it dies while its request is in flight.
+    if (this.stallAfter?.(method, args)) return void this.stalled.push({ method, args });
     send(res, answer);
   }
 
