@@ -6,6 +6,8 @@ export default defineConfig({
     testTimeout: 20_000,
     hookTimeout: 20_000,
     pool: 'forks',
+    // Two cores: the end-to-end files mostly wait on sockets, so two run side by side.
+    maxWorkers: 2,
     expect: { poll: { timeout: 10_000, interval: 20 } },
   },
 });

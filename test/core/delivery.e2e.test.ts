@@ -1,6 +1,7 @@
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { PostTag, ReportPart, ThreadKey, View } from '../../src/core/ports/chat.js';
 import type { Report } from '../../src/core/report.js';
+import type { Lang } from '../../src/core/i18n.js';
 import { FakeDashScope } from '../fakes/dashscope.js';
 import { RecordingPlatform } from '../fakes/recording-platform.js';
 import { mentionEvent, nextTs, replyEvent, slackWorld, type SlackWorld } from '../slack/harness.js';
@@ -59,8 +60,8 @@ describe('nothing is lost between a post and its record', () => {
     const platform = new RecordingPlatform();
     const delivered: string[] = [];
     let failures = 1;
-    platform.reportParts = (_t: ThreadKey, report: Report) => ['one', 'two', 'three'].map((label) => ({ label, report }) as ReportPart);
-    platform.postReportPart = async (_t: ThreadKey, part: ReportPart, tag: PostTag) => {
+    platform.reportParts = (_t: ThreadKey, report: Report, lang: Lang) => ['one', 'two', 'three'].map((label) => ({ label, report, lang }));
+    platform.postReportPart = async (_t: ThreadKey, part: ReportPart, tag?: PostTag) => {
       if (part.label === 'two' && failures-- > 0) throw new Error('ok:false internal_error');
       delivered.push(`${part.label}@${tag}`);
     };

@@ -37,7 +37,7 @@ export class RecordingPlatform implements Platform {
     return [{ label: 'report', report, lang }];
   }
 
-  async postReportPart(thread: ThreadKey, part: ReportPart): Promise<void> {
+  async postReportPart(thread: ThreadKey, part: ReportPart, _tag?: string): Promise<void> {
     const { report, lang } = part as ReportPart & { report: Report; lang: Lang };
     this.reports.push({ thread, report, lang });
   }

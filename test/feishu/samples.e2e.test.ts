@@ -97,8 +97,11 @@ describe('Feishu: the recorded payloads reach the bot', () => {
     Object.assign(message, { message_type: 'image', content: JSON.stringify({ image_key: 'img_1' }) });
     await w.deliver(event);
     await expect.poll(() => w.feishu.thread(String(message.message_id)).length).toBe(1);
-    await new Promise((r) => setTimeout(r, 200));
+    // The person's next message in the chat gets its question: by then the image was handled in full.
+    const next = w.feishu.userMessage({ text: 'battery chemistry', p2p: true, chat: 'oc_p2p' });
+    await w.deliver(next);
+    await expect.poll(() => w.feishu.thread((next.event as { message: { message_id: string } }).message.message_id).length).toBe(1);
     expect(w.feishu.thread(String(message.message_id))).toHaveLength(1);
-    expect(w.ds.requests).toHaveLength(0);
+    expect(w.ds.requests.map((r) => r.body.input?.messages?.map((m) => m.content))).toEqual([['battery chemistry']]);
   });
 });

@@ -10,6 +10,8 @@ afterEach(async () => {
 });
 
 const metrics = async (port: number) => (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+/** The lines of `expected` that the /metrics text lacks. */
+const missing = (text: string, expected: string[]) => expected.filter((line) => !text.split('\n').includes(line));
 
 /** Each DashScope failure, what the person reads in the thread, and the failure code counted in /metrics. */
 const DASHSCOPE_FAULTS: [string, Behaviour, RegExp, string][] = [
@@ -24,14 +26,17 @@ const DASHSCOPE_FAULTS: [string, Behaviour, RegExp, string][] = [
 
 describe('fault drills: DashScope', () => {
   it.each(DASHSCOPE_FAULTS)('%s: the thread says what happened and what to do; nothing is re-run by itself', async (_name, behaviour, told, code) => {
-    // The shortest idle timeout allowed; only the stall waits it out.
-    const sw = await slackWorld({ SKIP_CLARIFICATION: 'true', RESEARCH_IDLE_TIMEOUT_SECONDS: '10' });
+    // An idle timeout of 1 s, below config's 10 s floor; only the stall waits it out.
+    const sw = await slackWorld({ SKIP_CLARIFICATION: 'true' }, { idleTimeoutMs: 1000 });
     w = sw;
     sw.ds.enqueue(behaviour);
     const ts = nextTs();
     await sw.slack.sendEvent(sw.endpoint, mentionEvent('topic', { ts }));
     await expect.poll(() => sw.slack.thread('C1', ts).some((m) => told.test(visible(m))), { timeout: 15_000 }).toBe(true);
-    await new Promise((r) => setTimeout(r, 300));
+    // The run is over once its failure is counted, the thread is stored as failed and no run is running or queued:
+    // a re-run would have to be one of those or have sent its request already.
+    const over = [`drb_research_failures_total{code="${code}"} 1`, 'drb_threads{state="failed"} 1', 'drb_research_runs{status="running"} 0', 'drb_research_runs{status="queued"} 0'];
+    await expect.poll(async () => missing(await metrics(sw.bot.port), over)).toEqual([]);
     expect(sw.ds.requests).toHaveLength(1);
     expect(sw.slack.files).toHaveLength(0);
     expect(await metrics(sw.bot.port)).toContain(`drb_research_failures_total{code="${code}"} 1`);

@@ -1,46 +1,10 @@
-import { spawn, type ChildProcess } from 'node:child_process';
 import { afterEach, describe, expect, it } from 'vitest';
 import { tempDbPath } from '../core/harness.js';
 import { FakeDashScope } from '../fakes/dashscope.js';
 import { FakeSlack } from '../fakes/slack.js';
 import { findButton, mentionEvent, nextTs, replyEvent, visible } from '../slack/harness.js';
 import { ACTIONS } from '../../src/platforms/slack/blocks.js';
-
-/** The real bot (`npm start`'s entry point) as a child process, against the fakes, over one SQLite file. */
-class BotProcess {
-  port = 0;
-  private child: ChildProcess | undefined;
-
-  constructor(private readonly env: Record<string, string>) {}
-
-  async start(): Promise<this> {
-    // One process (not the tsx wrapper, which would leave its child running after a SIGKILL).
-    const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], { env: { ...process.env, ...this.env, PORT: '0', LOG_LEVEL: 'info' }, stdio: ['ignore', 'pipe', 'pipe'] });
-    this.child = child;
-    this.port = await new Promise<number>((resolve, reject) => {
-      let out = '';
-      child.stdout!.on('data', (d: Buffer) => {
-        out += d.toString();
-        const m = /"port":(\d+).*"bot started"/.exec(out);
-        if (m) resolve(Number(m[1]));
-      });
-      child.once('exit', (code) => reject(new Error(`bot exited with ${code}: ${out}`)));
-    });
-    return this;
-  }
-
-  get endpoint(): string {
-    return `http://127.0.0.1:${this.port}/slack/events`;
-  }
-
-  async kill(): Promise<void> {
-    const child = this.child!;
-    if (child.exitCode !== null || child.signalCode !== null) return;
-    const exited = new Promise((r) => child.once('exit', r));
-    child.kill('SIGKILL');
-    await exited;
-  }
-}
+import { BotProcess } from './bot-process.js';
 
 let ds: FakeDashScope;
 let slack: FakeSlack;
@@ -118,8 +82,12 @@ describe('SIGKILL in each conversation state, then a restart over the same store
     const before = { requests: ds.requests.length, messages: thread(t2).length };
     await bot.kill();
     bot = await boot();
-    await new Promise((r) => setTimeout(r, 500));
-    expect(ds.requests.length).toBe(before.requests);
+    // A new mention after the restart gets its question: by then recovery (done before "bot started") and
+    // anything it queued ahead of the new request had their turn.
+    const t3 = nextTs();
+    await slack.sendEvent(bot.endpoint, mentionEvent('topic three', { ts: t3 }));
+    await expect.poll(() => findButton(thread(t3), ACTIONS.startNow), { timeout: 15_000 }).toBeDefined();
+    expect(ds.requests.slice(before.requests).map((r) => r.body.input?.messages?.map((m) => m.content))).toEqual([['topic three']]);
     expect(thread(t2).length).toBe(before.messages);
   }, 90_000);
 

@@ -1,4 +1,7 @@
 import { randomUUID } from 'node:crypto';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import type Database from 'better-sqlite3';
 import { afterEach, describe, expect, it } from 'vitest';
 import { SqliteStore } from '../../src/store/sqlite.js';
@@ -59,8 +62,11 @@ describe('the store cannot be written (disk full)', () => {
   });
 
   it('an unusable STORE_URL names the variable, the path and the cause', () => {
-    expect(() => new SqliteStore('/etc/hostname/data/bot.db')).toThrow(
-      'STORE_URL=sqlite:/etc/hostname/data/bot.db cannot be used: a directory on the path is missing or is a file (/etc/hostname/data)',
+    // A regular file where the path needs a directory (made here, not one of the machine's files).
+    const file = join(mkdtempSync(join(tmpdir(), 'drb-')), 'a-file');
+    writeFileSync(file, '');
+    expect(() => new SqliteStore(`${file}/data/bot.db`)).toThrow(
+      `STORE_URL=sqlite:${file}/data/bot.db cannot be used: a directory on the path is missing or is a file (${file}/data)`,
     );
   });
 });

@@ -1,5 +1,6 @@
 import { startBot, type Bot } from '../../src/bot.js';
 import { loadConfig } from '../../src/config.js';
+import { DEFAULT_BUDGET, type EditBudget } from '../../src/platforms/slack/editor.js';
 import { tempDbPath } from '../core/harness.js';
 import { FakeDashScope } from '../fakes/dashscope.js';
 import { FakeSlack, TEAM, type FakeMessage } from '../fakes/slack.js';
@@ -12,13 +13,29 @@ export interface SlackWorld {
   close(): Promise<void>;
 }
 
+/**
+ * The edit budget of the tests: so large that no edit waits for it, so a test's last edit goes out at once and
+ * `bot.stop()` has nothing to drain. A test makes a few dozen edits at most, well under the fake's chat.update
+ * limit. Only the test of the budget itself runs under the production one (`budget: 'production'`).
+ */
+export const FAST_BUDGET: EditBudget = { perMinute: 60_000, burst: 1000 };
+/** The Web API client retries a 5xx after milliseconds, not seconds (a 429 still waits out its Retry-After). */
+const FAST_RETRIES = { retries: 10, factor: 1, minTimeout: 10, maxTimeout: 20, randomize: false };
+
 export async function slackWorld(
   env: Record<string, string> = {},
-  opts: { socket?: boolean; frameDelayMs?: number; progressIntervalMs?: number } = {},
+  opts: {
+    socket?: boolean;
+    frameDelayMs?: number;
+    progressIntervalMs?: number;
+    budget?: EditBudget | 'production';
+    /** DashScope's idle timeout, below config's 10 s floor (RESEARCH_IDLE_TIMEOUT_SECONDS), for the stall drill. */
+    idleTimeoutMs?: number;
+  } = {},
 ): Promise<SlackWorld> {
   const ds = await new FakeDashScope({ frameDelayMs: opts.frameDelayMs }).start();
   const slack = await new FakeSlack().start();
-  const config = loadConfig({
+  const loaded = loadConfig({
     DASHSCOPE_API_KEY: 'sk-test',
     DASHSCOPE_BASE_URL: ds.url,
     SLACK_BOT_TOKEN: 'xoxb-test',
@@ -29,7 +46,9 @@ export async function slackWorld(
     MAX_CONCURRENT_RESEARCH: '10',
     ...env,
   });
-  const bot = await startBot(config, { host: '127.0.0.1', progressIntervalMs: opts.progressIntervalMs ?? 50 });
+  const config = opts.idleTimeoutMs ? { ...loaded, dashscope: { ...loaded.dashscope, idleTimeoutMs: opts.idleTimeoutMs } } : loaded;
+  const budget = opts.budget === 'production' ? DEFAULT_BUDGET : (opts.budget ?? FAST_BUDGET);
+  const bot = await startBot(config, { host: '127.0.0.1', progressIntervalMs: opts.progressIntervalMs ?? 50, slack: { budget, clientOptions: { retryConfig: FAST_RETRIES } } });
   return {
     ds,
     slack,

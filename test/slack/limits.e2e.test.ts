@@ -52,12 +52,15 @@ describe('Slack limits and safety', () => {
   });
 
   it('10 runs at once in one workspace stay within the chat.update budget, with every final state delivered', async () => {
-    w = await slackWorld({ SKIP_CLARIFICATION: 'true' });
+    // The one test under the production edit budget: it is what this test checks.
+    w = await slackWorld({ SKIP_CLARIFICATION: 'true' }, { budget: 'production' });
     w.ds.frameDelayMs = 2;
-    const threads = Array.from({ length: 10 }, () => nextTs());
-    await Promise.all(threads.map((ts, i) => w.slack.sendEvent(w.endpoint, mentionEvent(`topic ${i}`, { ts, user: `U${i}` }))));
+    // One channel each: the edit budget is the workspace's, while chat.postMessage is limited per channel (30 per
+    // 30 s in the fake, as in Slack), which 10 runs of 3 posts in one channel would reach exactly.
+    const threads = Array.from({ length: 10 }, (_, i) => ({ ts: nextTs(), channel: `C${i + 10}` }));
+    await Promise.all(threads.map(({ ts, channel }, i) => w.slack.sendEvent(w.endpoint, mentionEvent(`topic ${i}`, { ts, channel, user: `U${i}` }))));
     await expect
-      .poll(() => threads.filter((ts) => w.slack.thread('C1', ts).some((m) => /Research finished/.test(m.text))).length, { timeout: 60_000 })
+      .poll(() => threads.filter(({ ts, channel }) => w.slack.thread(channel, ts).some((m) => /Research finished/.test(m.text))).length, { timeout: 60_000 })
       .toBe(10);
     expect(w.slack.rateLimited['chat.update']).toBeUndefined();
     expect(w.slack.peakUpdatesPerMinute()).toBeLessThanOrEqual(45);

@@ -85,13 +85,21 @@ describe('Slack: the recorded payloads reach the bot', () => {
     const broadcast = sample('message.thread_broadcast');
     const e = broadcast.event as { thread_ts: string; channel: string; user: string };
     const mention = sample('app_mention.enterprise_grid');
+    // In the broadcast's workspace (its authorization), so that both are in the same thread.
     Object.assign(mention, { team_id: broadcast.team_id, event_id: 'Ev0ROOT00002' });
+    mention.authorizations = broadcast.authorizations;
     Object.assign(mention.event, { ts: e.thread_ts, event_ts: e.thread_ts, channel: e.channel, user: e.user, team: broadcast.team_id, text: `<@${BOT_USER}> AI in education` });
     await deliver(mention);
     await expect.poll(() => question(e.channel, e.thread_ts)).toBeDefined();
+    // The person's own broadcast, delivered after the bot's, is the thread's next event; once it has started step 2,
+    // the bot's broadcast before it was handled, and it must not have been taken as the answer.
+    const person = sample('message.thread_broadcast');
+    Object.assign(person, { event_id: 'Ev0PERSON0002' });
+    Object.assign(person.event, { ts: '1633670899.007600', event_ts: '1633670899.007600', text: 'my own answer' });
     Object.assign(broadcast.event, { user: BOT_USER, bot_id: 'BBOT' });
     expect((await deliver(broadcast)).status).toBe(200);
-    await new Promise((r) => setTimeout(r, 300));
-    expect(w.ds.requests.length).toBe(1);
+    expect((await deliver(person)).status).toBe(200);
+    await expect.poll(() => w.ds.requests.length).toBe(2);
+    expect(w.ds.requests[1]!.body.input?.messages?.map((m) => m.content)).toEqual(['AI in education', w.ds.question, 'my own answer']);
   });
 });

@@ -2,7 +2,7 @@ import type { KnownBlock } from '@slack/types';
 import { failureText, strings, type Strings } from '../../core/i18n.js';
 import { clip, progressText, type Marks } from '../../core/progress-text.js';
 import type { View } from '../../core/ports/chat.js';
-import { escapeMrkdwn, neutraliseMarkdown } from './escape.js';
+import { escapeClipped, escapeMrkdwn, neutraliseMarkdown } from './escape.js';
 
 export const ACTIONS = { startNow: 'drb_start_now', cancel: 'drb_cancel', retry: 'drb_retry' } as const;
 
@@ -18,7 +18,7 @@ export function renderView(view: View, thread: string): SlackMessage {
   const t = strings(view.lang);
   switch (view.kind) {
     case 'notice':
-      return { text: escapeMrkdwn(clip(view.text, 3000)), blocks: [section(escapeMrkdwn(view.text))] };
+      return { text: escapeClipped(view.text, 3000), blocks: [section(escapeMrkdwn(view.text))] };
     case 'clarify':
       return clarify(view, thread, t);
     case 'progress':
@@ -44,9 +44,9 @@ function clarify(view: Extract<View, { kind: 'clarify' }>, thread: string, t: St
   } else if (view.state === 'cancelled') {
     blocks.push(context(`:no_entry_sign: ${t.cancelled}`));
   } else if (view.answer) {
-    blocks.push(context(`:white_check_mark: ${escapeMrkdwn(clip(view.answer, 500))}`));
+    blocks.push(context(`:white_check_mark: ${escapeClipped(view.answer, 500)}`));
   }
-  return { text: `${t.clarifyIntro} ${escapeMrkdwn(clip(view.question, 3000))}`, blocks };
+  return { text: `${t.clarifyIntro} ${escapeClipped(view.question, 3000)}`, blocks };
 }
 
 const MARKS: Marks = {
@@ -64,13 +64,13 @@ const MARKS: Marks = {
 
 function progress(view: Extract<View, { kind: 'progress' }>, thread: string, t: Strings): SlackMessage {
   const { status, checklist, rounds, stats } = progressText(view, t, MARKS);
-  const blocks: KnownBlock[] = [section(`*${escapeMrkdwn(t.topic)}:* ${escapeMrkdwn(clip(view.topic, 500))}\n${status}`)];
+  const blocks: KnownBlock[] = [section(`*${escapeMrkdwn(t.topic)}:* ${escapeClipped(view.topic, 500)}\n${status}`)];
   if (checklist) blocks.push(context(checklist));
   if (rounds) blocks.push(section(rounds));
   if (stats) blocks.push(context(stats));
   if (view.state === 'queued' || view.state === 'researching') blocks.push(buttons([[t.cancel, ACTIONS.cancel, 'danger']], thread));
   if (view.state === 'failed' && view.failure?.retryable) blocks.push(buttons([[t.retry, ACTIONS.retry, 'primary']], thread));
-  return { text: `${escapeMrkdwn(clip(view.topic, 200))}: ${status}`, blocks };
+  return { text: `${escapeClipped(view.topic, 200)}: ${status}`, blocks };
 }
 
 function section(text: string): KnownBlock {

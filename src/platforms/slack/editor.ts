@@ -64,9 +64,13 @@ export class SlackEditor {
     this.schedule(0);
   }
 
-  /** Resolves once nothing is waiting to be sent, or after `timeoutMs` (edits paused by a 429 may wait long). */
+  /**
+   * Resolves once nothing is waiting to be sent, or after `timeoutMs` (edits paused by a 429 may wait long). When a
+   * 429 pauses edits beyond `timeoutMs`, nothing could be sent in that time, so it resolves at once.
+   */
   drained(timeoutMs = 5000): Promise<void> {
-    return this.drain.wait(this.pending.size === 0 && !this.sending, timeoutMs);
+    const futile = !this.sending && this.pausedUntil > Date.now() + timeoutMs;
+    return this.drain.wait((this.pending.size === 0 && !this.sending) || futile, timeoutMs);
   }
 
   stop(): void {

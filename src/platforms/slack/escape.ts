@@ -1,3 +1,4 @@
+import { clip } from '../../core/progress-text.js';
 import { keepHttpLinks } from '../../common/markdown.js';
 
 const ZWSP = '\u200B';
@@ -12,6 +13,17 @@ const SLACK_TOKEN = /<(?=[!@#]|[^\s<>]*[|>])/g;
  */
 export function escapeMrkdwn(text: string): string {
   return breakAtMentions(text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;'));
+}
+
+/** `escapeMrkdwn` within `max` characters: the text is cut before it is escaped, so no entity is cut in half. */
+export function escapeClipped(text: string, max: number): string {
+  let raw = clip(text, max);
+  let out = escapeMrkdwn(raw);
+  while (out.length > max) {
+    raw = clip(raw, Math.max(1, raw.length - (out.length - max)));
+    out = escapeMrkdwn(raw);
+  }
+  return out;
 }
 
 /**
