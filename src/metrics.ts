@@ -33,6 +33,15 @@ export function createMetrics(src: MetricsSources): Metrics {
     },
   });
   new Gauge({
+    name: 'drb_report_feedback',
+    help: "Feedback on reports: each person's latest click per report.",
+    labelNames: ['value'],
+    registers: [registry],
+    async collect() {
+      for (const [value, n] of Object.entries(await src.store.countFeedback())) this.set({ value }, n);
+    },
+  });
+  new Gauge({
     name: 'drb_research_runs',
     help: 'Research runs streaming now (running) and waiting for a slot (queued).',
     labelNames: ['status'],

@@ -96,7 +96,7 @@ export class Engine {
     // A card callback names its message; the thread is found by it (the button's value is only a hint).
     if (inbound.kind === 'action' && inbound.messageId) thread = (await this.store.threadOfMessage(inbound.messageId)) ?? thread;
     // Replies and button presses only matter in threads the bot runs: no store write for the rest of a busy channel.
-    if (!thread || ((inbound.kind === 'reply' || inbound.kind === 'action') && !(await this.store.get(thread)))) return;
+    if (!thread || (inbound.kind !== 'mention' && inbound.kind !== 'unsupported' && !(await this.store.get(thread)))) return;
     const id = `${inbound.platform}:${inbound.eventId}`;
     if (!(await this.guard.write('claim event', thread, () => this.store.claimEvent(id, this.opts.eventTtlMs ?? 86_400_000, now)))) {
       this.log.debug({ thread }, 'duplicate delivery ignored');
@@ -108,6 +108,14 @@ export class Engine {
       const platform = this.platforms.get(inbound.platform);
       if (platform) await this.safePost(platform, thread, { kind: 'notice', lang: language === 'zh' ? 'zh' : 'en', text });
       return;
+    }
+    if (inbound.kind === 'feedback') return this.guard.write('save feedback', thread, () => this.store.saveFeedback(thread, inbound.user, inbound.value, now));
+    if (inbound.kind === 'stopped') {
+      // The platform's Stop is the requester's own control: it cancels like the Cancel button.
+      return this.locked(thread, async () => {
+        const s = await this.store.get(thread);
+        if (s) await this.apply(thread, inbound.platform, s, { type: 'action', action: 'cancel', user: s.requester, now });
+      });
     }
     const input: Input =
       inbound.kind === 'action'

@@ -1,12 +1,17 @@
-import type { ResearchEvent, ResearchPhase, Usage } from './ports/research.js';
+import type { Reference, ResearchEvent, ResearchPhase, Usage } from './ports/research.js';
 
 export interface Round {
   round: number;
   goal: string;
   query: string;
   sites: number;
+  /** The first sites found in the round, to show as its sources. */
+  links: { url: string; title: string }[];
   finished: boolean;
 }
+
+/** Sites kept per round for display. */
+const LINKS_PER_ROUND = 10;
 
 export interface Progress {
   phase: 'starting' | ResearchPhase;
@@ -15,13 +20,16 @@ export interface Progress {
   /** Distinct web sites found over all rounds. */
   sources: number;
   answerChars: number;
+  /** The answer so far (the report while it is written), and the sources it cites. */
+  draft: string;
+  references: Reference[];
   usage?: Usage;
   startedAt: number;
   now: number;
 }
 
 export function startProgress(now: number): Progress {
-  return { phase: 'starting', plan: '', rounds: [], sources: 0, answerChars: 0, startedAt: now, now };
+  return { phase: 'starting', plan: '', rounds: [], sources: 0, answerChars: 0, draft: '', references: [], startedAt: now, now };
 }
 
 /** ResearchEvent → next Progress. Pure: returns a new object and never mutates its input. */
@@ -32,17 +40,22 @@ export function advance(p: Progress, e: ResearchEvent, now: number): Progress {
     case 'plan':
       return { ...p, plan: p.plan + e.delta, now };
     case 'round':
-      return { ...p, rounds: [...p.rounds, { round: e.round, goal: '', query: '', sites: 0, finished: false }], now };
+      return { ...p, rounds: [...p.rounds, { round: e.round, goal: '', query: '', sites: 0, links: [], finished: false }], now };
     case 'query':
       return updateRound(p, e.round, (r) => ({ ...r, query: r.query + e.delta }), now);
     case 'goal':
       return updateRound(p, e.round, (r) => ({ ...r, goal: r.goal + e.delta }), now);
     case 'sites':
-      return { ...updateRound(p, e.round, (r) => ({ ...r, sites: r.sites + e.sites.length }), now), sources: p.sources + e.sites.length };
+      return {
+        ...updateRound(p, e.round, (r) => ({ ...r, sites: r.sites + e.sites.length, links: [...r.links, ...e.sites.map((x) => ({ url: x.url, title: x.title }))].slice(0, LINKS_PER_ROUND) }), now),
+        sources: p.sources + e.sites.length,
+      };
     case 'round-end':
       return updateRound(p, e.round, (r) => ({ ...r, finished: true }), now);
     case 'answer':
-      return { ...p, answerChars: p.answerChars + e.delta.length, now };
+      return { ...p, answerChars: p.answerChars + e.delta.length, draft: p.draft + e.delta, now };
+    case 'references':
+      return { ...p, references: [...p.references, ...e.references], now };
     case 'usage':
       return { ...p, usage: e.usage, now };
     case 'done':

@@ -75,6 +75,22 @@ export function countWords(text: string): number {
   return cjk + latin;
 }
 
+/**
+ * The report while it is written, for streaming: only the blocks already complete (never a half-written link,
+ * table or code block), with the link policy applied and citations linked. `final`: the answer is complete.
+ */
+export function draftMarkdown(draft: string, references: Reference[], final = false): string {
+  const tokens = blocks(draft);
+  // The last block may still grow; a block is complete once another has started after it.
+  const done = final ? tokens : tokens.slice(0, lastContentIndex(tokens));
+  return linkCitations(keepHttpLinks(done.map((t) => t.raw).join('').trim()), [...references].sort((a, b) => a.index - b.index));
+}
+
+function lastContentIndex(tokens: { type: string }[]): number {
+  for (let i = tokens.length - 1; i >= 0; i--) if (tokens[i]!.type !== 'space') return i;
+  return 0;
+}
+
 export function buildReport(input: {
   answer: string;
   references: Reference[];

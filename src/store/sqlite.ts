@@ -2,6 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
 import Database from 'better-sqlite3';
 import type { RunState, ThreadState } from '../core/ports/thread.js';
+import type { Feedback } from '../core/ports/chat.js';
 import type { Admission, AdmissionRule, ThreadStore } from '../core/ports/store.js';
 
 /** Versioned migrations: each runs once, in order, inside a transaction; `user_version` records the last. */
@@ -25,6 +26,8 @@ const MIGRATIONS: string[] = [
      SELECT json_extract(data, '$.clarifyMessageId'), key FROM threads WHERE json_extract(data, '$.clarifyMessageId') IS NOT NULL;
    INSERT OR IGNORE INTO messages (id, key)
      SELECT json_extract(data, '$.progressMessageId'), key FROM threads WHERE json_extract(data, '$.progressMessageId') IS NOT NULL;`,
+  // Each person's latest feedback on a report.
+  `CREATE TABLE feedback (thread TEXT NOT NULL, user TEXT NOT NULL, value TEXT NOT NULL, at INTEGER NOT NULL, PRIMARY KEY (thread, user));`,
 ];
 
 /** The embedded default store (`STORE_URL=sqlite:path`): one file, WAL, synchronous writes. */
@@ -55,6 +58,8 @@ export class SqliteStore implements ThreadStore {
       runsOn: this.db.prepare<[string, string], { runs: number }>('SELECT runs FROM daily_runs WHERE user = ? AND day = ?'),
       message: this.db.prepare('INSERT OR IGNORE INTO messages (id, key) VALUES (?, ?)'),
       threadOfMessage: this.db.prepare<[string], { key: string }>('SELECT key FROM messages WHERE id = ?'),
+      feedback: this.db.prepare('INSERT INTO feedback (thread, user, value, at) VALUES (?, ?, ?, ?) ON CONFLICT(thread, user) DO UPDATE SET value = excluded.value, at = excluded.at'),
+      countFeedback: this.db.prepare<[], { value: Feedback; n: number }>('SELECT value, COUNT(*) AS n FROM feedback GROUP BY value'),
     };
     // IMMEDIATE: the write lock is taken before the counts are read, so no other process can slip in between.
     this.admitTx = this.db.transaction((state: ThreadState, rule: AdmissionRule): Admission => {
@@ -99,6 +104,16 @@ export class SqliteStore implements ThreadStore {
 
   async admit(state: ThreadState, rule: AdmissionRule): Promise<Admission> {
     return this.admitTx(state, rule);
+  }
+
+  async saveFeedback(thread: string, user: string, value: Feedback, now: number): Promise<void> {
+    this.stmts.feedback.run(thread, user, value, now);
+  }
+
+  async countFeedback(): Promise<Record<Feedback, number>> {
+    const counts: Record<Feedback, number> = { good: 0, bad: 0 };
+    for (const row of this.stmts.countFeedback.all()) counts[row.value] = row.n;
+    return counts;
   }
 
   async threadOfMessage(messageId: string): Promise<string | undefined> {

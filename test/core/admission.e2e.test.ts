@@ -127,6 +127,20 @@ describe('card callbacks and unreadable messages', () => {
     expect(fake.requests[1]!.body.input?.messages?.[2]?.content).toBe('from the form');
   });
 
+  it("the platform's Stop cancels like Cancel; a person's last feedback click is kept", async () => {
+    fake.pause();
+    const { engine, platform, store } = makeEngine(fake, { rules: { clarify: false } });
+    await engine.handle(mention('st', 'topic'));
+    await expect.poll(() => fake.open).toBe(1);
+    await engine.handle({ platform: 'test', kind: 'stopped', thread: 'st', eventId: 'stop1', user: '', channel: 'C1' });
+    await expect.poll(() => fake.clientAborts).toBe(1);
+    expect(platform.progress('st')?.state).toBe('cancelled');
+    for (const [id, user, value] of [['f1', 'U1', 'good'], ['f2', 'U2', 'bad'], ['f3', 'U1', 'bad']] as const) {
+      await engine.handle({ platform: 'test', kind: 'feedback', value, thread: 'st', eventId: id, user, channel: 'C1' });
+    }
+    expect(await store.countFeedback()).toEqual({ good: 0, bad: 2 });
+  });
+
   it('a message the bot cannot read gets one short answer, once per message', async () => {
     const { engine, platform } = makeEngine(fake);
     const image = { platform: 'test', kind: 'unsupported' as const, what: 'image', thread: 'img', eventId: 'om_img', user: 'U1', channel: 'C1' };

@@ -3,6 +3,7 @@ import { advance, elapsedSeconds, isMilestone, startProgress, type Progress } fr
 import type { ResearchEvent, WebSite } from '../../src/core/ports/research.js';
 
 const site = (n: number): WebSite => ({ url: `https://s${n}.example`, title: `t${n}`, description: '' });
+const link = (n: number) => ({ url: `https://s${n}.example`, title: `t${n}` });
 
 /** Deeply frozen, so that any mutation of an input throws. */
 function frozen<T>(v: T): T {
@@ -25,7 +26,7 @@ function run(events: ResearchEvent[], from: Progress = startProgress(0)): Progre
 
 describe('advance: ResearchEvent → Progress', () => {
   it('starts with nothing done', () => {
-    expect(startProgress(5)).toEqual({ phase: 'starting', plan: '', rounds: [], sources: 0, answerChars: 0, startedAt: 5, now: 5 });
+    expect(startProgress(5)).toEqual({ phase: 'starting', plan: '', rounds: [], sources: 0, answerChars: 0, draft: '', references: [], startedAt: 5, now: 5 });
   });
 
   it('follows the phases and gathers the plan from its deltas', () => {
@@ -47,8 +48,8 @@ describe('advance: ResearchEvent → Progress', () => {
       { type: 'sites', round: 2, sites: [site(4)] },
     ]);
     expect(p.rounds).toEqual([
-      { round: 1, goal: 'costs', query: 'solid-state batteries', sites: 3, finished: true },
-      { round: 2, goal: '', query: 'sodium-ion', sites: 1, finished: false },
+      { round: 1, goal: 'costs', query: 'solid-state batteries', sites: 3, links: [1, 2, 3].map(link), finished: true },
+      { round: 2, goal: '', query: 'sodium-ion', sites: 1, links: [link(4)], finished: false },
     ]);
     expect(p.sources).toBe(4);
   });
@@ -62,9 +63,9 @@ describe('advance: ResearchEvent → Progress', () => {
       { type: 'round-end', round: 3 },
     ]);
     expect(p.rounds).toEqual([
-      { round: 1, goal: 'late goal', query: '', sites: 0, finished: false },
-      { round: 3, goal: '', query: 'early', sites: 0, finished: true },
-      { round: 4, goal: '', query: '', sites: 1, finished: false },
+      { round: 1, goal: 'late goal', query: '', sites: 0, links: [], finished: false },
+      { round: 3, goal: '', query: 'early', sites: 0, links: [], finished: true },
+      { round: 4, goal: '', query: '', sites: 1, links: [link(1)], finished: false },
     ]);
     expect(p.sources).toBe(1);
   });
@@ -72,23 +73,26 @@ describe('advance: ResearchEvent → Progress', () => {
   it('counts the answer in characters and keeps the latest usage; done keeps it unless it brings its own', () => {
     const usage = { inputTokens: 10, outputTokens: 20 };
     let p = run([{ type: 'phase', phase: 'writing' }, { type: 'answer', delta: 'Hello ' }, { type: 'answer', delta: 'world' }, { type: 'usage', usage }, { type: 'done' }]);
-    expect(p).toMatchObject({ phase: 'writing', answerChars: 11, usage, now: 5000 });
+    expect(p).toMatchObject({ phase: 'writing', answerChars: 11, draft: 'Hello world', usage, now: 5000 });
     p = run([{ type: 'done', usage: { inputTokens: 1, outputTokens: 2 } }], p);
     expect(p.usage).toEqual({ inputTokens: 1, outputTokens: 2 });
   });
 
   it('events that show nothing only move the clock, and return the same object when the clock did not move', () => {
     const p = startProgress(0);
-    const quiet: ResearchEvent[] = [
-      { type: 'keepalive' },
-      { type: 'learning', round: 1, key: 'k', delta: 'x' },
-      { type: 'references', references: [{ index: 1, url: 'https://a.example', title: 'a', description: '' }] },
-      { type: 'files', files: [] },
-    ];
+    const quiet: ResearchEvent[] = [{ type: 'keepalive' }, { type: 'learning', round: 1, key: 'k', delta: 'x' }, { type: 'files', files: [] }];
     for (const e of quiet) {
       expect(advance(frozen(p), e, 0)).toBe(p);
       expect(advance(p, e, 3000)).toEqual({ ...p, now: 3000 });
     }
+  });
+
+  it('keeps the sources the answer cites, as they arrive, and at most 10 sites per round to show', () => {
+    const ref = { index: 1, url: 'https://a.example', title: 'a', description: '' };
+    const p = run([{ type: 'references', references: [ref] }, { type: 'sites', round: 1, sites: Array.from({ length: 12 }, (_, i) => site(i + 1)) }]);
+    expect(p.references).toEqual([ref]);
+    expect(p.rounds[0]!.links).toHaveLength(10);
+    expect(p.rounds[0]!.sites).toBe(12);
   });
 
   it('is pure: the same events give the same progress, and no input is changed', () => {

@@ -22,9 +22,11 @@ function progress(query: string): View {
   const p: Progress = {
     phase: 'searching',
     plan: '',
-    rounds: [{ round: 1, goal: '', query, sites: 2, finished: false }],
+    rounds: [{ round: 1, goal: '', query, sites: 2, links: [], finished: false }],
     sources: 2,
     answerChars: 0,
+    draft: '',
+    references: [],
     startedAt: 0,
     now: 1000,
   };

@@ -40,7 +40,13 @@ export type Inbound =
       messageId?: string;
     })
   /** A message the bot cannot read (image, file, audio, sticker, forward) in a direct chat: answered with a short notice. */
-  | (InboundBase & { kind: 'unsupported'; what: string });
+  | (InboundBase & { kind: 'unsupported'; what: string })
+  /** The person stopped the bot's streamed message (the platform's own Stop): the run is cancelled. */
+  | (InboundBase & { kind: 'stopped' })
+  /** A feedback button on a finished report: the person's last click counts. */
+  | (InboundBase & { kind: 'feedback'; value: Feedback });
+
+export type Feedback = 'good' | 'bad';
 
 /** Bounds for downloading a person's attachment: declared size and bytes read both checked, within a deadline. */
 export interface DownloadLimits {

@@ -1,3 +1,4 @@
+import type { Feedback } from './chat.js';
 import type { RunState, ThreadState } from './thread.js';
 
 /**
@@ -22,6 +23,10 @@ export interface ThreadStore {
    */
   admit(state: ThreadState, rule: AdmissionRule): Promise<Admission>;
   runsOn(user: string, day: string): Promise<number>;
+  /** Keeps a person's latest feedback on a thread's report (a later click replaces an earlier one). */
+  saveFeedback(thread: string, user: string, value: Feedback, now: number): Promise<void>;
+  /** Feedback by value: each person's latest click per thread. */
+  countFeedback(): Promise<Record<Feedback, number>>;
   /** The thread a bot message (clarify or progress) belongs to, by the message id the platform gave. */
   threadOfMessage(messageId: string): Promise<string | undefined>;
   /** Threads by state, for metrics. */
