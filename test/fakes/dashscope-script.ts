@@ -17,7 +17,17 @@ export interface ResearchScript {
   references: ScriptReference[];
   /** One KeepAlive frame after each round. */
   keepAlive: boolean;
+  /**
+   * Snapshot model only (`qwen-deep-research-2025-12-15`): where the research object sits, `research` (the official
+   * sample code, and every recorded mainline frame; default) or `query` (the documented sample frame).
+   */
+  snapshotContainer?: 'research' | 'query';
+  /** Snapshot model only: also stream thinking text in `content` before each round's goal (not documented). */
+  snapshotThinkingText?: boolean;
 }
+
+/** The snapshot model, whose WebResearch rounds stream as `streamingThinking` (reference/dashscope.md §2.1). */
+export const SNAPSHOT_MODEL = 'qwen-deep-research-2025-12-15';
 
 export const REQUEST_ID = 'eee227a4-d38f-4b8e-8c7f-167e76dbdc34';
 
@@ -84,36 +94,22 @@ export function clarifyFrames(question: string, chunk = 12): Frame[] {
   return b.frames;
 }
 
-/** Step 2: plan, search rounds, keep-alives, then the report with its references. */
-export function researchFrames(script: ResearchScript): Frame[] {
-  const b = new FrameBuilder(652);
+function planFrames(b: FrameBuilder, script: ResearchScript): void {
   const plan = 'This research focuses on how AI personalises learning: techniques, cases and limits.';
   for (const c of chunks(plan, script.chunk)) b.push('ResearchPlanning', 'typing', c);
   b.push('ResearchPlanning', 'finished', '');
-  for (let id = 1; id <= script.rounds; id++) {
-    for (const c of chunks(`search query for round ${id}`, script.chunk)) {
-      b.push('WebResearch', 'streamingQueries', '', { research: { id, query: c } });
-    }
-    for (const c of chunks(`Understand aspect ${id} of the topic in depth`, script.chunk)) {
-      b.push('WebResearch', 'streamingQueries', '', { research: { id, researchGoal: c, query: '' } });
-    }
-    const sites = Array.from({ length: script.sitesPerRound }, (_, i) => ({
-      description: `Summary of page ${i + 1} for round ${id}`,
-      title: `Page ${i + 1} of round ${id}`,
-      favicon: '',
-      url: `https://site-${id}-${i + 1}.example.com/article`,
-    }));
-    // webSites arrive as growing list snapshots, repeated (the capture printed "found 9 pages" five times).
-    for (let n = 1; n <= sites.length; n++) {
-      b.push('WebResearch', 'streamingWebResult', '', { research: { id, webSites: sites.slice(0, n) } });
-    }
-    b.push('WebResearch', 'streamingWebResult', '', { research: { id, webSites: sites } });
-    for (const c of chunks(`Learning from round ${id}.`, script.chunk)) {
-      b.push('WebResearch', 'streamingWebResult', '', { research: { id, learningMap: { [String(id * 10 + 1)]: c } } });
-    }
-    b.push('WebResearch', 'WebResultFinished', '', { research: { id } });
-    if (script.keepAlive) b.push('KeepAlive', 'typing', '');
-  }
+}
+
+function roundSites(script: ResearchScript, id: number) {
+  return Array.from({ length: script.sitesPerRound }, (_, i) => ({
+    description: `Summary of page ${i + 1} for round ${id}`,
+    title: `Page ${i + 1} of round ${id}`,
+    favicon: '',
+    url: `https://site-${id}-${i + 1}.example.com/article`,
+  }));
+}
+
+function answerFrames(b: FrameBuilder, script: ResearchScript): void {
   b.push('WebResearch', 'finished', '');
   const references = script.references.map((r, i) => ({
     icon: '',
@@ -126,6 +122,60 @@ export function researchFrames(script: ResearchScript): Frame[] {
   b.push('answer', 'typing', first, { references });
   for (const c of rest) b.push('answer', 'typing', c);
   b.push('answer', 'finished', '');
+}
+
+/** Step 2: plan, search rounds, keep-alives, then the report with its references. */
+export function researchFrames(script: ResearchScript): Frame[] {
+  const b = new FrameBuilder(652);
+  planFrames(b, script);
+  for (let id = 1; id <= script.rounds; id++) {
+    for (const c of chunks(`search query for round ${id}`, script.chunk)) {
+      b.push('WebResearch', 'streamingQueries', '', { research: { id, query: c } });
+    }
+    for (const c of chunks(`Understand aspect ${id} of the topic in depth`, script.chunk)) {
+      b.push('WebResearch', 'streamingQueries', '', { research: { id, researchGoal: c, query: '' } });
+    }
+    const sites = roundSites(script, id);
+    // webSites arrive as growing list snapshots, repeated (the capture printed "found 9 pages" five times).
+    for (let n = 1; n <= sites.length; n++) {
+      b.push('WebResearch', 'streamingWebResult', '', { research: { id, webSites: sites.slice(0, n) } });
+    }
+    b.push('WebResearch', 'streamingWebResult', '', { research: { id, webSites: sites } });
+    for (const c of chunks(`Learning from round ${id}.`, script.chunk)) {
+      b.push('WebResearch', 'streamingWebResult', '', { research: { id, learningMap: { [String(id * 10 + 1)]: c } } });
+    }
+    b.push('WebResearch', 'WebResultFinished', '', { research: { id } });
+    if (script.keepAlive) b.push('KeepAlive', 'typing', '');
+  }
+  answerFrames(b, script);
+  return b.frames;
+}
+
+/**
+ * Step 2 of the snapshot model: the same plan and answer; each round streams as `streamingThinking` (documented as
+ * "decomposing the research task and summarising web pages", replacing `streamingQueries` and `streamingWebResult`)
+ * carrying the same research fields (goal, query, sites, page summaries), then `WebResultFinished`. No snapshot
+ * capture exists: the field names come from the documented sample frame and the official sample code.
+ */
+export function snapshotResearchFrames(script: ResearchScript): Frame[] {
+  const b = new FrameBuilder(652);
+  const container = script.snapshotContainer ?? 'research';
+  const thinking = (id: number, content: string, fields: Record<string, unknown> = {}) =>
+    b.push('WebResearch', 'streamingThinking', content, { [container]: { id, ...fields } });
+  planFrames(b, script);
+  for (let id = 1; id <= script.rounds; id++) {
+    if (script.snapshotThinkingText) {
+      for (const c of chunks(`Thinking: round ${id} should look at aspect ${id} next.`, script.chunk)) thinking(id, c);
+    }
+    for (const c of chunks(`Understand aspect ${id} of the topic in depth`, script.chunk)) thinking(id, '', { researchGoal: c, query: '' });
+    for (const c of chunks(`search query for round ${id}`, script.chunk)) thinking(id, '', { query: c });
+    const sites = roundSites(script, id);
+    for (let n = 1; n <= sites.length; n++) thinking(id, '', { webSites: sites.slice(0, n) });
+    for (const c of chunks(`Learning from round ${id}.`, script.chunk)) thinking(id, '', { learningMap: { [String(id * 10 + 1)]: c } });
+    b.push('WebResearch', 'WebResultFinished', '', { [container]: { id } });
+    if (script.keepAlive) b.push('KeepAlive', 'typing', '');
+  }
+  answerFrames(b, script);
   return b.frames;
 }
 

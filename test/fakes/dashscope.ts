@@ -1,7 +1,7 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { AGENT_BASE, AGENT_REQUEST_ID, AgentFiles, agentQuestionFrames, agentReport, agentResearchFrames, agentSse } from './dashscope-agent.js';
-import { clarifyFrames, defaultScript, REQUEST_ID, researchFrames, sseFrame, type ResearchScript } from './dashscope-script.js';
+import { clarifyFrames, defaultScript, REQUEST_ID, researchFrames, snapshotResearchFrames, SNAPSHOT_MODEL, sseFrame, type ResearchScript } from './dashscope-script.js';
 
 /** What the fake does with one request. Requests take behaviours from the queue in order; then `ok`. */
 export type Behaviour =
@@ -136,7 +136,8 @@ export class FakeDashScope {
     const behaviour = this.behaviours.shift() ?? { kind: 'ok' };
     if (behaviour.kind === 'http-error') return this.httpError(res, behaviour);
     const clarify = messages.length === 1 && body.parameters?.enable_feedback !== false;
-    const frames = clarify ? clarifyFrames(this.question) : researchFrames(this.script);
+    // The request's model picks the research frames: the snapshot model streams its rounds as `streamingThinking`.
+    const frames = clarify ? clarifyFrames(this.question) : body.model === SNAPSHOT_MODEL ? snapshotResearchFrames(this.script) : researchFrames(this.script);
     await this.stream(res, frames, behaviour, (i, f) => (i > 0 ? '\n' : '') + sseFrame(i + 1, f), (b, i) =>
       `\n${sseFrame(i + 1, { code: b.code, message: b.message, request_id: REQUEST_ID }, 'error', b.status)}`,
     );
