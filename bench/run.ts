@@ -1,5 +1,6 @@
-/** `npm run bench`: prints figures measured against local fakes, all in this one process. Figures, not pass/fail. */
+/** `npm run bench`: prints figures measured against local fakes, in this one process (the compiled bot's memory: in its own). Figures, not pass/fail. */
 import { ackLatency, editBudget, memory, overhead } from './load.js';
+import { compiledRows } from './compiled.js';
 import { benchParse } from './parse.js';
 
 const rows: [string, string, string][] = [];
@@ -26,7 +27,11 @@ const m = await memory();
 rows.push([`Resident memory, ${m.streamed} runs streaming at once (fakes in-process)`, `peak ${m.peakMb.toFixed(0)} MB (start ${m.baselineMb.toFixed(0)} MB)`, '< 300 MB']);
 rows.push([`Event-loop delay during those ${m.streamed} runs`, `p99 ${ms(m.loopP99Ms)}`, '< 50 ms']);
 
+const c = await compiledRows();
+rows.push(...c.rows);
+
 const width = Math.max(...rows.map((r) => r[0].length));
 process.stdout.write(`${'figure'.padEnd(width)} | measured | target\n${'-'.repeat(width)}-|----------|-------\n`);
 for (const [name, value, target] of rows) process.stdout.write(`${name.padEnd(width)} | ${value} | ${target}\n`);
+process.stdout.write(`\n${c.note}\n`);
 process.exit(0);

@@ -4,8 +4,8 @@ import { Engine } from './core/engine.js';
 import { silentLogger, type Logger } from './core/ports/logger.js';
 import { createHttpServer, listen } from './http.js';
 import { createMetrics } from './metrics.js';
-import { createFeishu, type FeishuConnection, type FeishuOptions } from './platforms/feishu/app.js';
-import { createSlack, type SlackConnection, type SlackOptions } from './platforms/slack/app.js';
+import type { FeishuConnection, FeishuOptions } from './platforms/feishu/app.js';
+import type { SlackConnection, SlackOptions } from './platforms/slack/app.js';
 import type { Platform } from './core/ports/chat.js';
 import { createBackend } from './backend.js';
 import type { ResearchBackend } from './core/ports/research.js';
@@ -37,8 +37,9 @@ export async function startBot(config: Config, opts: BotOptions = {}): Promise<B
   const store = new SqliteStore(config.storePath);
   let engine: Engine | undefined;
   const handle = (inbound: Parameters<Engine['handle']>[0]) => engine!.handle(inbound);
-  const slack = config.slack ? createSlack(config.slack, { handle, log, ...opts.slack }) : undefined;
-  const feishu = config.feishu ? createFeishu(config.feishu, { handle, log, ...opts.feishu }) : undefined;
+  // Each platform's SDK is loaded only when that platform is configured (Bolt or the Lark SDK alone is tens of MB).
+  const slack = config.slack ? (await import('./platforms/slack/app.js')).createSlack(config.slack, { handle, log, ...opts.slack }) : undefined;
+  const feishu = config.feishu ? (await import('./platforms/feishu/app.js')).createFeishu(config.feishu, { handle, log, ...opts.feishu }) : undefined;
   if (config.feishu?.connection === 'webhook' && !config.feishu.encryptKey) log.warn({}, 'FEISHU_ALLOW_TOKEN_ONLY: the Feishu webhook is not signed, so anyone who knows the verification token can forge events; set FEISHU_ENCRYPT_KEY to have Feishu sign them');
   const platforms: Platform[] = [slack?.platform, feishu?.platform].filter((p): p is NonNullable<typeof p> => p !== undefined);
   const metrics = createMetrics({ store, load: () => engine!.load(), platforms: () => platforms });
