@@ -1,4 +1,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { tempDbPath } from '../core/harness.js';
+import { FakeDashScope, type FakeDashScopeOptions } from '../fakes/dashscope.js';
+import { FakeSlack } from '../fakes/slack.js';
 
 /** The real bot (`npm start`'s entry point) as a child process, against the fakes, over one SQLite file. */
 export class BotProcess {
@@ -34,4 +37,42 @@ export class BotProcess {
     child.kill('SIGKILL');
     await exited;
   }
+}
+
+/** Fake DashScope and Slack, and a way to boot the real bot (again) over one SQLite file against them. */
+export interface ProcessWorld {
+  ds: FakeDashScope;
+  slack: FakeSlack;
+  boot(): Promise<BotProcess>;
+  /** Kills every bot booted, then closes the fakes. */
+  close(): Promise<void>;
+}
+
+export async function processWorld(env: Record<string, string> = {}, ds: FakeDashScopeOptions = {}): Promise<ProcessWorld> {
+  const fake = await new FakeDashScope(ds).start();
+  const slack = await new FakeSlack().start();
+  const bots: BotProcess[] = [];
+  const all = {
+    DASHSCOPE_API_KEY: 'sk-test',
+    DASHSCOPE_BASE_URL: fake.url,
+    SLACK_BOT_TOKEN: 'xoxb-test',
+    SLACK_SIGNING_SECRET: slack.signingSecret,
+    SLACK_API_URL: slack.apiUrl,
+    STORE_URL: `sqlite:${tempDbPath()}`,
+    ...env,
+  };
+  return {
+    ds: fake,
+    slack,
+    async boot() {
+      const b = await new BotProcess(all).start();
+      bots.push(b);
+      return b;
+    },
+    async close() {
+      for (const b of bots) await b.kill();
+      await slack.close();
+      await fake.close();
+    },
+  };
 }

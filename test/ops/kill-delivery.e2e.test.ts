@@ -1,37 +1,22 @@
 import { afterEach, describe, expect, it } from 'vitest';
-import { tempDbPath } from '../core/harness.js';
-import { FakeDashScope } from '../fakes/dashscope.js';
+import type { FakeDashScope } from '../fakes/dashscope.js';
 import { sampleReport } from '../fakes/dashscope-script.js';
-import { FakeSlack } from '../fakes/slack.js';
+import type { FakeSlack } from '../fakes/slack.js';
 import { mentionEvent, nextTs, replyEvent } from '../slack/harness.js';
-import { BotProcess } from './bot-process.js';
+import { processWorld, type ProcessWorld } from './bot-process.js';
 
+let w: ProcessWorld | undefined;
 let ds: FakeDashScope;
 let slack: FakeSlack;
-let bots: BotProcess[] = [];
 afterEach(async () => {
-  for (const b of bots) await b.kill();
-  bots = [];
-  await slack?.close();
-  await ds?.close();
+  await w?.close();
+  w = undefined;
 });
 
 async function world(report?: string) {
-  ds = await new FakeDashScope(report ? { script: { report } } : {}).start();
-  slack = await new FakeSlack().start();
-  const env = {
-    DASHSCOPE_API_KEY: 'sk-test',
-    DASHSCOPE_BASE_URL: ds.url,
-    SLACK_BOT_TOKEN: 'xoxb-test',
-    SLACK_SIGNING_SECRET: slack.signingSecret,
-    SLACK_API_URL: slack.apiUrl,
-    STORE_URL: `sqlite:${tempDbPath()}`,
-  };
-  return async () => {
-    const b = await new BotProcess(env).start();
-    bots.push(b);
-    return b;
-  };
+  w = await processWorld({}, report ? { script: { report } } : {});
+  ({ ds, slack } = w);
+  return w.boot;
 }
 
 const thread = (ts: string) => slack.thread('C1', ts);
