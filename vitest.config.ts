@@ -8,6 +8,8 @@ export default defineConfig({
     pool: 'forks',
     // Two cores: the end-to-end files mostly wait on sockets, so two run side by side.
     maxWorkers: 2,
+    // Memory tests (RSS growth of a bounded download) collect garbage before they measure.
+    execArgv: ['--expose-gc'],
     expect: { poll: { timeout: 10_000, interval: 20 } },
   },
 });

@@ -15,7 +15,7 @@ export interface BotOptions {
   logger?: Logger;
   backend?: ResearchBackend;
   slack?: Pick<SlackOptions, 'budget' | 'clientOptions'>;
-  feishu?: Pick<FeishuOptions, 'patchIntervalMs' | 'longConnection'>;
+  feishu?: Pick<FeishuOptions, 'patchIntervalMs' | 'longConnection' | 'cardkit'>;
   progressIntervalMs?: number;
   host?: string;
 }

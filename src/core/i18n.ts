@@ -53,6 +53,11 @@ const en = {
   couldNotSave: 'I could not save this, so nothing was started. Please try again in a minute; if it keeps happening, tell an admin.',
   referencesHeading: 'References',
   reportFileTitle: 'Full report (Markdown)',
+  continuedBelow: 'continued below',
+  statusPhase: { starting: 'is starting the research…', planning: 'is planning the research…', searching: 'is searching the web…', writing: 'is writing the report…' } as Record<string, string>,
+  feedbackGood: 'Helpful',
+  feedbackBad: 'Not helpful',
+  progressBelow: '· progress and report below ↓',
   errors: {
     auth: 'DashScope rejected the API key. An admin needs to check DASHSCOPE_API_KEY.',
     quota: 'The DashScope account is out of credit or quota. An admin needs to top it up; then press Retry.',
@@ -69,6 +74,7 @@ const en = {
     file_rejected: 'An attached file could not be used (at most 10 files of up to 100 MB each, in a format DashScope can read). Mention me again without it or with another file.',
     not_posted: 'The bot could not post in this thread, so nothing was started. Press Retry or mention me again.',
   } satisfies Record<FailureCode, string>,
+  progressContinuesBelow: 'The progress continues in the card below.',
 };
 
 export type Strings = typeof en;
@@ -115,6 +121,11 @@ const zh: Strings = {
   couldNotSave: '无法保存，本次请求没有开始。请稍后重试；如果反复出现，请联系管理员。',
   referencesHeading: '参考资料',
   reportFileTitle: '完整报告（Markdown）',
+  continuedBelow: '见下一条',
+  statusPhase: { starting: '正在开始研究…', planning: '正在规划研究…', searching: '正在网络搜索…', writing: '正在撰写报告…' },
+  feedbackGood: '有帮助',
+  feedbackBad: '没帮助',
+  progressBelow: '· 进度和报告见下方 ↓',
   errors: {
     auth: 'DashScope 拒绝了 API Key，需要管理员检查 DASHSCOPE_API_KEY。',
     quota: 'DashScope 账户余额或额度不足，需要管理员充值后点击重试。',
@@ -131,6 +142,7 @@ const zh: Strings = {
     file_rejected: '附件无法使用（最多 10 个文件，每个不超过 100 MB，且需为 DashScope 能解析的格式）。请去掉或更换文件后重新 @我。',
     not_posted: '机器人无法在此话题中发消息，因此没有开始。请点击重试或重新 @我。',
   },
+  progressContinuesBelow: '进度在下方的卡片中继续。',
 };
 
 function megabytes(bytes: number): string {

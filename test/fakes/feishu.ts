@@ -14,6 +14,31 @@ const CARD_MAX_BYTES = 30 * 1024;
 const TABLES_PER_CARD = 3;
 const PATCH_PER_MESSAGE_PER_S = 5;
 const APP_PER_S = 50;
+/** CardKit: operations per second per card entity (streaming overview page). */
+const CARD_OPS_PER_S = 10;
+const MAX_SEQUENCE = 2 ** 31 - 1;
+/** element_id: a letter, then letters, digits and underscores, at most 20 characters (card-v2-rules.json). */
+const ELEMENT_ID = /^[A-Za-z][A-Za-z0-9_]{0,19}$/;
+
+/** A CardKit card entity as the fake keeps it. */
+export interface FakeCard {
+  card_id: string;
+  /** The card JSON as it is now. */
+  card: Record<string, unknown>;
+  streaming: boolean;
+  /** When streaming was last turned on. */
+  streamingSince: number;
+  /** Streaming was closed by the timeout (not by settings), and whether a write has been told so (200850) yet. */
+  timedOut: boolean;
+  timeoutReported: boolean;
+  /** The message it was sent as (a card entity can be sent once). */
+  messageId?: string;
+  /** Every accepted operation, in order, with its sequence. */
+  ops: { kind: 'content' | 'element' | 'update' | 'settings'; sequence: number; at: number; elementId?: string }[];
+  /** Every config applied by settings. */
+  settings: Record<string, unknown>[];
+  uuids: Set<string>;
+}
 
 export interface FakeFeishuMessage {
   message_id: string;
@@ -23,8 +48,10 @@ export interface FakeFeishuMessage {
   parent_id?: string;
   sender: string;
   msg_type: string;
-  /** Parsed content: a card, `{text}`, or `{file_key}`. */
+  /** Parsed content: a card, `{text}`, or `{file_key}`. A card entity's message shows the entity as it is now. */
   content: Record<string, unknown>;
+  /** Set when the message is a CardKit card entity. */
+  card_id?: string;
   /** Every version: the sent content then each patch. */
   history: Record<string, unknown>[];
 }
@@ -44,6 +71,15 @@ export class FakeFeishu {
   readonly refused: { path: string; code: number }[] = [];
   /** Answers the next matching calls get instead of the normal one, in order. */
   readonly failures: { path: RegExp; answer: Answer }[] = [];
+  /** CardKit card entities by card_id. */
+  readonly cards = new Map<string, FakeCard>();
+  /**
+   * How long a card's streaming stays on before the fake closes it, as Feishu does after 10 minutes (documented
+   * as "流式更新模式将在距上次开启 10 分钟后自动关闭"; the exact behaviour is UNCONFIRMED, see feishu.md §4).
+   */
+  streamingCloseMs = 10 * 60_000;
+  /** Refuse every CardKit call as an app without the cardkit:card:write scope would be refused. */
+  refuseCardKit = false;
   tokensIssued = 0;
   private validTokens = new Set<string>();
   private readonly byUuid = new Map<string, FakeFeishuMessage>();
@@ -225,6 +261,7 @@ export class FakeFeishu {
     m = /^\/open-apis\/im\/v1\/messages\/([^/]+)$/.exec(url.pathname);
     if (req.method === 'PATCH' && m) return send(this.patch(m[1]!, JSON.parse(raw.toString()) as { content?: string }));
     if (req.method === 'POST' && url.pathname === '/open-apis/im/v1/files') return send(await this.upload(req, raw));
+    if (url.pathname.startsWith('/open-apis/cardkit/v1/cards')) return send(this.cardkit(req.method ?? '', url.pathname, raw.toString()));
     send({ status: 404, body: { code: 404, msg: `fake Feishu does not serve ${req.method} ${url.pathname}` } });
   }
 
@@ -241,7 +278,16 @@ export class FakeFeishu {
     } catch {
       return { status: 400, body: { code: 230001, msg: 'invalid message content' } };
     }
-    if (msgType === 'interactive') {
+    let entity: FakeCard | undefined;
+    if (msgType === 'interactive' && ('card_id' in content || content.type === 'card')) {
+      // A card entity by reference: `{"type":"card","data":{"card_id":…}}`; a bare `{card_id}` is refused (200621).
+      const cardId = (content.data as { card_id?: unknown } | undefined)?.card_id;
+      if (content.type !== 'card' || typeof cardId !== 'string') return { status: 400, body: { code: 230099, msg: 'Failed to create card content, ext=ErrCode: 200621; ErrMsg: parse card json err' } };
+      entity = this.cards.get(cardId);
+      if (!entity) return { status: 400, body: { code: 230099, msg: 'Failed to create card content, ext=ErrCode: 11310; ErrMsg: cardid is invalid' } };
+      if (entity.messageId) return { status: 400, body: { code: 230099, msg: 'Failed to create card content, ext=ErrCode: 11310; ErrMsg: card entity has been sent' } };
+      content = structuredClone(entity.card);
+    } else if (msgType === 'interactive') {
       const problem = checkCard(String(body.content), content);
       if (problem) return { status: 400, body: problem };
     }
@@ -261,6 +307,10 @@ export class FakeFeishu {
       history: [content],
     };
     this.messages.set(id, msg);
+    if (entity) {
+      entity.messageId = id;
+      msg.card_id = entity.card_id;
+    }
     if (typeof body.uuid === 'string') this.byUuid.set(body.uuid, msg);
     return { status: 200, body: { code: 0, msg: 'success', data: { message_id: id, root_id: root, parent_id: parentId, thread_id: msg.thread_id, chat_id: msg.chat_id, msg_type: msgType } } };
   }
@@ -269,12 +319,152 @@ export class FakeFeishu {
     const msg = this.messages.get(id);
     if (!msg) return { status: 400, body: { code: 230011, msg: 'The message was withdrawn or not found.' } };
     if (msg.msg_type !== 'interactive' || msg.sender !== BOT_OPEN_ID) return { status: 400, body: { code: 230001, msg: 'only cards sent by the app can be patched' } };
+    // UNCONFIRMED: CardKit users report that a card entity is not updated through the IM patch (feishu.md §4).
+    if (msg.card_id) return { status: 400, body: { code: 230001, msg: 'a card entity is updated through CardKit (fake)' } };
     if (!this.allow(`patch:${id}`, PATCH_PER_MESSAGE_PER_S)) return { status: 400, body: { code: 230020, msg: 'This operation triggers the frequency limit.' } };
     const content = JSON.parse(body.content ?? '{}') as Record<string, unknown>;
     const problem = checkCard(body.content ?? '', content);
     if (problem) return { status: 400, body: problem };
     msg.content = content;
     msg.history.push(content);
+    return { status: 200, body: { code: 0, msg: 'success', data: {} } };
+  }
+
+  // ---- CardKit ---------------------------------------------------------------------------------------
+
+  /** The card entity a message was sent as. */
+  cardOf(messageId: string): FakeCard | undefined {
+    const id = this.messages.get(messageId)?.card_id;
+    return id ? this.cards.get(id) : undefined;
+  }
+
+  private cardkit(method: string, path: string, raw: string): Answer {
+    if (this.refuseCardKit) {
+      return { status: 400, body: { code: 99991672, msg: 'Access denied. One of the following scopes is required: [cardkit:card:write]. 应用尚未开通所需的应用身份权限' } };
+    }
+    const body = (raw ? JSON.parse(raw) : {}) as Record<string, unknown>;
+    if (method === 'POST' && path === '/open-apis/cardkit/v1/cards') return this.createCard(body);
+    if (method === 'POST' && path === '/open-apis/cardkit/v1/cards/id_convert') {
+      const card = this.cardOf(String(body.message_id));
+      if (!card) return { status: 400, body: { code: 300301, msg: 'message is not a card entity (fake)' } };
+      return { status: 200, body: { code: 0, msg: 'success', data: { card_id: card.card_id } } };
+    }
+    let m = /^\/open-apis\/cardkit\/v1\/cards\/([^/]+)$/.exec(path);
+    if (method === 'PUT' && m) {
+      const data = (body.card as { data?: string } | undefined)?.data ?? '';
+      return this.cardOp(m[1]!, body, 'update', (card) => {
+        let next: Record<string, unknown>;
+        try {
+          next = JSON.parse(data) as Record<string, unknown>;
+        } catch {
+          return { code: 300315, msg: 'invalid card json' };
+        }
+        const problem = checkEntity(data, next);
+        if (problem) return problem;
+        card.card = next;
+        // A whole update can turn streaming off; only settings turn it on again.
+        if ((next.config as { streaming_mode?: boolean } | undefined)?.streaming_mode === false) card.streaming = false;
+        return undefined;
+      });
+    }
+    m = /^\/open-apis\/cardkit\/v1\/cards\/([^/]+)\/settings$/.exec(path);
+    if (method === 'PATCH' && m) {
+      return this.cardOp(m[1]!, body, 'settings', (card) => {
+        const config = (JSON.parse(String(body.settings ?? '{}')) as { config?: Record<string, unknown> }).config ?? {};
+        card.card = { ...card.card, config: { ...(card.card.config as object), ...config } };
+        card.settings.push(config);
+        if (config.streaming_mode === false) card.streaming = false;
+        if (config.streaming_mode === true) {
+          card.streaming = true;
+          card.streamingSince = Date.now();
+          card.timedOut = false;
+        }
+        return undefined;
+      });
+    }
+    m = /^\/open-apis\/cardkit\/v1\/cards\/([^/]+)\/elements\/([^/]+)\/content$/.exec(path);
+    if (method === 'PUT' && m) {
+      const elementId = m[2]!;
+      return this.cardOp(m[1]!, body, 'content', (card) => {
+        const el = elementById(card.card, elementId);
+        if (!el || (el.tag !== 'markdown' && el.tag !== 'plain_text')) return { code: 300313, msg: `element ${elementId} not found or not text` };
+        if (!card.streaming) {
+          // The first write after the timeout is told so; later ones that streaming is closed.
+          if (card.timedOut && !card.timeoutReported) {
+            card.timeoutReported = true;
+            return { code: 200850, msg: 'card streaming timeout' };
+          }
+          return { code: 300309, msg: 'streaming mode is closed' };
+        }
+        const before = el.content;
+        el.content = String(body.content ?? '');
+        const problem = checkEntity(JSON.stringify(card.card), card.card);
+        if (problem) el.content = before;
+        return problem && { ...problem, code: problem.code === 230025 ? 300305 : problem.code };
+      }, elementId);
+    }
+    m = /^\/open-apis\/cardkit\/v1\/cards\/([^/]+)\/elements\/([^/]+)$/.exec(path);
+    if (method === 'PUT' && m) {
+      const elementId = m[2]!;
+      return this.cardOp(m[1]!, body, 'element', (card) => {
+        const list = elementList(card.card, elementId);
+        if (!list) return { code: 300313, msg: `element ${elementId} not found` };
+        const next = JSON.parse(String(body.element ?? '{}')) as Record<string, unknown>;
+        const before = structuredClone(card.card);
+        list.splice(list.findIndex((e) => e.element_id === elementId), 1, next);
+        const problem = checkEntity(JSON.stringify(card.card), card.card);
+        if (problem) card.card = before;
+        return problem;
+      }, elementId);
+    }
+    return { status: 404, body: { code: 404, msg: `fake Feishu does not serve ${method} ${path}` } };
+  }
+
+  private createCard(body: Record<string, unknown>): Answer {
+    if (body.type !== 'card_json' || typeof body.data !== 'string') return { status: 400, body: { code: 300315, msg: 'type must be card_json with data' } };
+    let card: Record<string, unknown>;
+    try {
+      card = JSON.parse(body.data) as Record<string, unknown>;
+    } catch {
+      return { status: 400, body: { code: 300315, msg: 'invalid card json' } };
+    }
+    const problem = checkEntity(body.data, card);
+    if (problem) return { status: 400, body: problem };
+    const id = `7${String(++this.seq).padStart(18, '0')}`;
+    const streaming = (card.config as { streaming_mode?: boolean } | undefined)?.streaming_mode === true;
+    this.cards.set(id, { card_id: id, card, streaming, streamingSince: Date.now(), timedOut: false, timeoutReported: false, ops: [], settings: [], uuids: new Set() });
+    return { status: 200, body: { code: 0, msg: 'success', data: { card_id: id } } };
+  }
+
+  /**
+   * One operation on a card entity: at most CARD_OPS_PER_S a second per card (refused with 230020, the frequency
+   * limit; the code CardKit uses is UNCONFIRMED), `sequence` strictly above the card's last (300317), a repeated
+   * uuid taking effect once. `apply` returns the refusal, if any.
+   */
+  private cardOp(cardId: string, body: Record<string, unknown>, kind: FakeCard['ops'][number]['kind'], apply: (card: FakeCard) => { code: number; msg: string } | undefined, elementId?: string): Answer {
+    const card = this.cards.get(cardId);
+    if (!card) return { status: 400, body: { code: 300301, msg: 'card not found (fake)' } };
+    const uuid = typeof body.uuid === 'string' ? body.uuid : undefined;
+    if (uuid && card.uuids.has(uuid)) return { status: 200, body: { code: 0, msg: 'success', data: {} } };
+    if (!this.allow(`card:${cardId}`, CARD_OPS_PER_S)) return { status: 400, body: { code: 230020, msg: 'This operation triggers the frequency limit.' } };
+    const sequence = body.sequence;
+    const last = card.ops.at(-1)?.sequence ?? 0;
+    if (typeof sequence !== 'number' || !Number.isInteger(sequence) || sequence < 1 || sequence > MAX_SEQUENCE || sequence <= last) {
+      return { status: 400, body: { code: 300317, msg: 'sequence number compare failed' } };
+    }
+    if (card.streaming && Date.now() - card.streamingSince >= this.streamingCloseMs) {
+      card.streaming = false;
+      card.timedOut = true;
+    }
+    const problem = apply(card);
+    if (problem) return { status: 400, body: problem };
+    card.ops.push({ kind, sequence, at: Date.now(), ...(elementId ? { elementId } : {}) });
+    if (uuid) card.uuids.add(uuid);
+    const msg = card.messageId ? this.messages.get(card.messageId) : undefined;
+    if (msg) {
+      msg.content = structuredClone(card.card);
+      msg.history.push(msg.content);
+    }
     return { status: 200, body: { code: 0, msg: 'success', data: {} } };
   }
 
@@ -331,6 +521,31 @@ function checkCard(raw: string, card: Record<string, unknown>): { code: number; 
   if (card.schema !== '2.0' || !Array.isArray(body?.elements)) return { code: 230099, msg: 'Failed to create card content, ext=ErrCode: 200621; ErrMsg: parse card json err' };
   const tables = markdownOf(card).reduce((n, md) => n + new Lexer().lex(md).filter((t) => t.type === 'table').length, 0);
   if (tables > TABLES_PER_CARD) return { code: 230099, msg: 'Failed to create card content, ext=ErrCode: 11310; ErrMsg: card table number over limit' };
+  return undefined;
+}
+
+/** A card entity's refusal, or undefined: the card rules plus those of CardKit (update_multi, element ids). */
+function checkEntity(raw: string, card: Record<string, unknown>): { code: number; msg: string } | undefined {
+  const problem = checkCard(raw, card);
+  if (problem) return problem;
+  if ((card.config as { update_multi?: boolean } | undefined)?.update_multi === false) return { code: 300315, msg: 'update_multi false is not supported for card entities' };
+  const ids = nodes(card).flatMap((n) => (n.element_id === undefined ? [] : [String(n.element_id)]));
+  const bad = ids.find((id) => !ELEMENT_ID.test(id));
+  if (bad !== undefined) return { code: 300315, msg: `invalid element_id ${bad}` };
+  if (new Set(ids).size !== ids.length) return { code: 300315, msg: 'duplicate element_id' };
+  return undefined;
+}
+
+/** The element with `id`, anywhere in the card. */
+function elementById(card: unknown, id: string): Record<string, unknown> | undefined {
+  return nodes(card).find((n) => n.element_id === id);
+}
+
+/** The array that holds the element with `id`. */
+function elementList(card: unknown, id: string): Record<string, unknown>[] | undefined {
+  for (const n of nodes(card)) {
+    for (const v of Object.values(n)) if (Array.isArray(v) && v.some((e) => (e as Record<string, unknown>)?.element_id === id)) return v as Record<string, unknown>[];
+  }
   return undefined;
 }
 

@@ -153,7 +153,9 @@ describe('Feishu, long connection (events invoked into the dispatcher as WSClien
     const root = (event.event as { message: { message_id: string } }).message.message_id;
     await w.deliver(event);
     await expect.poll(() => w.feishu.files.size, { timeout: 20_000 }).toBe(1);
-    const reportCards = w.feishu.thread(root).filter((m) => m.msg_type === 'interactive' && m !== progressCard(w, root));
+    // The progress card (a CardKit card) holds the report's first parts; the rest follow as cards.
+    await expect.poll(() => text(progressCard(w, root)!)).toMatch(/Research finished/);
+    const reportCards = w.feishu.thread(root).filter((m) => m.msg_type === 'interactive');
     expect(reportCards.length).toBeGreaterThanOrEqual(4);
     for (const c of reportCards) {
       expect(Buffer.byteLength(JSON.stringify(c.content))).toBeLessThan(30 * 1024);

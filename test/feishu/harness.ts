@@ -3,6 +3,8 @@ import { startBot, type Bot } from '../../src/bot.js';
 import { loadConfig } from '../../src/config.js';
 import { tempDbPath } from '../core/harness.js';
 import { FakeDashScope } from '../fakes/dashscope.js';
+import type { FeishuOptions } from '../../src/platforms/feishu/app.js';
+import type { CardKitSettings } from '../../src/platforms/feishu/outbound.js';
 import { APP_ID, APP_SECRET, cardText, ENCRYPT_KEY, FakeFeishu, type FakeFeishuMessage } from '../fakes/feishu.js';
 
 export interface FeishuWorld {
@@ -19,9 +21,13 @@ export interface FeishuWorld {
  * /feishu/events. Otherwise the long connection: events go into the EventDispatcher exactly as the SDK's
  * WSClient hands them over (`invoke(data, {needCheck: false})`, acknowledged when it resolves).
  */
-export async function feishuWorld(env: Record<string, string> = {}, opts: { webhook?: boolean } = {}): Promise<FeishuWorld> {
+export async function feishuWorld(
+  env: Record<string, string> = {},
+  opts: { webhook?: boolean; cardkit?: Partial<CardKitSettings>; fake?: (feishu: FakeFeishu) => void } = {},
+): Promise<FeishuWorld> {
   const ds = await new FakeDashScope().start();
   const feishu = await new FakeFeishu().start();
+  opts.fake?.(feishu);
   let dispatcher: EventDispatcher | undefined;
   const config = loadConfig({
     DASHSCOPE_API_KEY: 'sk-test',
@@ -36,20 +42,19 @@ export async function feishuWorld(env: Record<string, string> = {}, opts: { webh
     MAX_CONCURRENT_RESEARCH: '10',
     ...env,
   });
-  const bot = await startBot(config, {
-    host: '127.0.0.1',
-    progressIntervalMs: 50,
-    feishu: {
-      patchIntervalMs: 200,
-      longConnection: {
-        async start(d) {
-          dispatcher = d;
-        },
-        stop() {},
-        connected: () => dispatcher !== undefined,
+  // CardKit operations one per 150 ms per card (production: 200), under the fake's 10 a second.
+  const feishuOptions: Omit<FeishuOptions, 'handle' | 'log'> = {
+    patchIntervalMs: 200,
+    cardkit: { opIntervalMs: 150, ...opts.cardkit },
+    longConnection: {
+      async start(d) {
+        dispatcher = d;
       },
+      stop() {},
+      connected: () => dispatcher !== undefined,
     },
-  });
+  };
+  const bot = await startBot(config, { host: '127.0.0.1', progressIntervalMs: 50, feishu: feishuOptions });
   const endpoint = `http://127.0.0.1:${bot.port}/feishu/events`;
   return {
     ds,

@@ -11,6 +11,11 @@ const RATE_CODES = new Set([99991400, 230020]);
 const MAX_RATE_RETRIES = 3;
 /** Feishu allows 1000 calls per minute per API; one budget for all of ours stays under it. */
 const CALLS_PER_SECOND = 15;
+/**
+ * CardKit calls (1000 per minute and 50 per second per API) have a budget of their own, so that streaming
+ * progress cards never holds up a report's replies.
+ */
+const CARDKIT_CALLS_PER_SECOND = 15;
 const REQUEST_TIMEOUT_MS = 30_000;
 
 /** A refusal from the Open API in Feishu's `{code, msg}` form. */
@@ -65,6 +70,7 @@ export class FeishuApi {
   readonly client: lark.Client;
   private readonly cache = new lark.DefaultCache();
   private readonly limiter = new PQueue({ intervalCap: CALLS_PER_SECOND, interval: 1000 });
+  private readonly cardkitLimiter = new PQueue({ intervalCap: CARDKIT_CALLS_PER_SECOND, interval: 1000 });
   /** Token retries, rate-limit waits and refusals, for metrics. */
   readonly stats = new PlatformStats();
 
@@ -109,6 +115,66 @@ export class FeishuApi {
     await this.call(() => this.client.im.v1.message.patch({ path: { message_id: messageId }, data: { content: JSON.stringify(card) } }));
   }
 
+  // ---- CardKit (card entities; scope cardkit:card:write) ------------------------------------------------------
+
+  /** Creates a card entity from card JSON 2.0; returns its card_id. */
+  async createCard(card: unknown): Promise<string> {
+    const res = await this.call<{ data?: { card_id?: string } }>(
+      () => this.client.cardkit.v1.card.create({ data: { type: 'card_json', data: JSON.stringify(card) } }),
+      this.cardkitLimiter,
+    );
+    if (!res.data?.card_id) throw new FeishuError(-1, 'cardkit card.create returned no card_id');
+    return res.data.card_id;
+  }
+
+  /** Replies in the thread with a card entity (it can be sent only once); returns the new message's id. */
+  async replyCard(messageId: string, cardId: string, idempotencyKey?: string): Promise<string> {
+    return this.reply(messageId, 'interactive', { type: 'card', data: { card_id: cardId } }, idempotencyKey);
+  }
+
+  /** Streams an element's full text (markdown or plain_text): a text that extends the shown one is typed out. */
+  async streamElement(cardId: string, elementId: string, content: string, sequence: number): Promise<void> {
+    await this.call(
+      () => this.client.cardkit.v1.cardElement.content({ path: { card_id: cardId, element_id: elementId }, data: { content, sequence, uuid: opUuid('c', cardId, sequence) } }),
+      this.cardkitLimiter,
+    );
+  }
+
+  /** Replaces one element of a card entity. */
+  async updateElement(cardId: string, elementId: string, element: unknown, sequence: number): Promise<void> {
+    await this.call(
+      () =>
+        this.client.cardkit.v1.cardElement.update({
+          path: { card_id: cardId, element_id: elementId },
+          data: { element: JSON.stringify(element), sequence, uuid: opUuid('e', cardId, sequence) },
+        }),
+      this.cardkitLimiter,
+    );
+  }
+
+  /** Replaces a whole card entity. */
+  async updateCard(cardId: string, card: unknown, sequence: number): Promise<void> {
+    await this.call(
+      () => this.client.cardkit.v1.card.update({ path: { card_id: cardId }, data: { card: { type: 'card_json', data: JSON.stringify(card) }, sequence, uuid: opUuid('u', cardId, sequence) } }),
+      this.cardkitLimiter,
+    );
+  }
+
+  /** Changes a card entity's config, e.g. `{streaming_mode: false, summary}` once it is finished. */
+  async cardSettings(cardId: string, config: Record<string, unknown>, sequence: number): Promise<void> {
+    await this.call(
+      () => this.client.cardkit.v1.card.settings({ path: { card_id: cardId }, data: { settings: JSON.stringify({ config }), sequence, uuid: opUuid('s', cardId, sequence) } }),
+      this.cardkitLimiter,
+    );
+  }
+
+  /** The card entity behind a sent card message (for a card posted before a restart). */
+  async cardIdOf(messageId: string): Promise<string> {
+    const res = await this.call<{ data?: { card_id?: string } }>(() => this.client.cardkit.v1.card.idConvert({ data: { message_id: messageId } }), this.cardkitLimiter);
+    if (!res.data?.card_id) throw new FeishuError(-1, 'cardkit id_convert returned no card_id');
+    return res.data.card_id;
+  }
+
   async uploadFile(fileName: string, content: Buffer): Promise<string> {
     const res = await this.call<{ file_key?: string } | null>(() =>
       this.client.im.v1.file.create({ data: { file_type: 'stream', file_name: fileName, file: content } }),
@@ -117,11 +183,11 @@ export class FeishuApi {
     return res.file_key;
   }
 
-  private async call<T>(fn: () => Promise<unknown>): Promise<T> {
+  private async call<T>(fn: () => Promise<unknown>, limiter: PQueue = this.limiter): Promise<T> {
     let tokenRetried = false;
     for (let attempt = 0; ; attempt++) {
       try {
-        const res = (await this.limiter.add(fn)) as { code?: number; msg?: string } | null;
+        const res = (await limiter.add(fn)) as { code?: number; msg?: string } | null;
         if (res && typeof res.code === 'number' && res.code !== 0) throw new FeishuError(res.code, res.msg ?? '', 200);
         return res as T;
       } catch (err) {
@@ -151,6 +217,14 @@ export class FeishuApi {
       }
     }
   }
+}
+
+/**
+ * The idempotency key of one CardKit operation: every attempt of the operation (a retry after a lost answer)
+ * carries the same one, so it takes effect once.
+ */
+function opUuid(kind: string, cardId: string, sequence: number): string {
+  return `${kind}_${cardId}_${sequence}`.slice(0, 64);
 }
 
 /** Any failure of an SDK call as a FeishuError: the body's `{code,msg}` when there is one, else the HTTP status. */

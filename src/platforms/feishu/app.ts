@@ -5,7 +5,7 @@ import type { Inbound } from '../../core/ports/chat.js';
 import { FeishuApi, sdkDomain, sdkLogger, toFeishuError, type FeishuCredentials } from './api.js';
 import { fromCardAction, fromMessage, MAX_MESSAGE_AGE_MS, messageAgeMs, type CardActionEvent, type MessageEvent } from './inbound.js';
 import { CardPatcher } from './patcher.js';
-import { FeishuPlatform } from './outbound.js';
+import { FeishuPlatform, type CardKitSettings } from './outbound.js';
 import { webhookHandler } from './webhook.js';
 
 export interface FeishuSettings extends FeishuCredentials {
@@ -26,6 +26,8 @@ export interface FeishuOptions {
   log: Logger;
   patchIntervalMs?: number;
   longConnection?: LongConnection;
+  /** CardKit streaming progress cards: on by default; `{enabled: false}` keeps today's patched cards only. */
+  cardkit?: Partial<CardKitSettings>;
 }
 
 export interface FeishuConnection {
@@ -49,7 +51,7 @@ export function createFeishu(settings: FeishuSettings, opts: FeishuOptions): Fei
   const log = opts.log.child({ platform: 'feishu' });
   const api = new FeishuApi(settings, log);
   const patcher = new CardPatcher(api, log, opts.patchIntervalMs);
-  const platform = new FeishuPlatform(api, patcher, log);
+  const platform = new FeishuPlatform(api, patcher, log, opts.cardkit);
   // Known once start() asked Feishu; events that arrive before wait for it.
   let setBotOpenId: (id: string) => void = () => {};
   const botOpenId = new Promise<string>((resolve) => (setBotOpenId = resolve));
@@ -107,6 +109,8 @@ export function createFeishu(settings: FeishuSettings, opts: FeishuOptions): Fei
     async stop() {
       running = false;
       longConnection?.stop();
+      await platform.drained(5000);
+      platform.stop();
       patcher.stop();
     },
     connected: () => running && (longConnection?.connected() ?? true),

@@ -74,10 +74,88 @@ function progressCard(view: Extract<View, { kind: 'progress' }>, thread: string,
   if (checklist) els.push(md(checklist));
   if (rounds) els.push(plain(rounds));
   if (stats) els.push(md(`<font color='grey'>${stats}</font>`));
-  if (view.state === 'queued' || view.state === 'researching') els.push(buttons([[t.cancel, 'cancel', 'danger']], thread));
-  if (view.state === 'failed' && view.failure?.retryable) els.push(buttons([[t.retry, 'retry', 'primary']], thread));
-  const template = view.state === 'done' ? 'green' : view.state === 'failed' ? 'red' : view.state === 'cancelled' ? 'grey' : 'blue';
-  return card(view.topic, template, els, view.topic);
+  const actions = progressButtons(view, thread, t);
+  if (actions) els.push(actions);
+  return card(view.topic, progressTemplate(view), els, view.topic);
+}
+
+/**
+ * Element ids of the live progress card (a CardKit card entity). CardKit addresses elements by id, so the
+ * streamed card gives each part of the progress its own: the report's text streams into `report`.
+ */
+export const LIVE = {
+  status: 'status',
+  checklist: 'checklist',
+  rounds: 'rounds',
+  stats: 'stats',
+  actions: 'actions',
+  divider: 'report_hr',
+  report: 'report',
+} as const;
+
+/** Which changed element goes first when only one can be sent: where the run is before the details. */
+export const LIVE_PRIORITY: string[] = [LIVE.status, LIVE.checklist, LIVE.actions, LIVE.rounds, LIVE.report, LIVE.stats];
+
+/** How Feishu types out streamed text: quickly, so the card keeps up with the model. */
+const STREAMING_CONFIG = { print_frequency_ms: { default: 30 }, print_step: { default: 2 }, print_strategy: 'fast' };
+
+/**
+ * The progress view as a CardKit card entity: the same lines as the patched card, each element with its id, then
+ * the report written so far (`report`, already neutralised Markdown) under a divider. `streaming`: the card types
+ * out text updates (streaming_mode), which is on while the run goes and off in the final card.
+ */
+export function liveProgressCard(view: Extract<View, { kind: 'progress' }>, thread: string, report: string, streaming: boolean): Card {
+  const t = strings(view.lang);
+  const text = progressText(view, t, MARKS);
+  let lines = text.rounds?.split('\n') ?? [];
+  let status = text.status;
+  let c = liveCard(view, thread, t, { ...text, status, rounds: lines.join('\n') });
+  // The progress lines stay within LIVE_PROGRESS_MAX_BYTES, so the report has the rest of the card: the oldest rounds go first.
+  while (Buffer.byteLength(JSON.stringify(c)) > LIVE_PROGRESS_MAX_BYTES && (lines.length > 1 || status.length > 300)) {
+    if (lines.length > 1) lines = lines.slice(lines[0]!.startsWith('…') ? 2 : 1);
+    else status = clip(status, 300);
+    const hidden = (view.progress?.rounds.length ?? 0) - lines.length;
+    c = liveCard(view, thread, t, { ...text, status, rounds: [...(hidden > 0 ? [`… +${hidden}`] : []), ...lines].join('\n') });
+  }
+  if (!report) return withStreaming(c, streaming);
+  const body = c.body as { elements: Element[] };
+  return withStreaming({ ...c, body: { elements: [...body.elements, { tag: 'hr', element_id: LIVE.divider }, md(report, LIVE.report)] } }, streaming);
+}
+
+/** The progress lines of a live card, in the card without the report. At most this many bytes of card JSON. */
+export const LIVE_PROGRESS_MAX_BYTES = 5_000;
+
+function liveCard(view: Extract<View, { kind: 'progress' }>, thread: string, t: Strings, text: { status: string; checklist?: string; rounds?: string; stats?: string }): Card {
+  const els: Element[] = [md(text.status, LIVE.status)];
+  if (text.checklist) els.push(md(text.checklist, LIVE.checklist));
+  if (text.rounds) els.push({ ...plain(text.rounds), element_id: LIVE.rounds });
+  // Plain Markdown (no <font>): the line changes every second and streams as text.
+  if (text.stats) els.push(md(text.stats, LIVE.stats));
+  const actions = progressButtons(view, thread, t);
+  if (actions) els.push({ ...actions, element_id: LIVE.actions });
+  return card(view.topic, progressTemplate(view), els, view.topic);
+}
+
+/** What a live card becomes once a fresh one carries on below it: a pointer, so nothing shows twice. */
+export function continuedCard(view: Extract<View, { kind: 'progress' }>): Card {
+  const t = strings(view.lang);
+  return withStreaming(card(view.topic, 'grey', [md(`⤵️ ${t.progressContinuesBelow}`)], view.topic), false);
+}
+
+/** A card with streaming_mode set (and how streamed text is typed out while it is on). */
+export function withStreaming(c: Card, streaming: boolean): Card {
+  const config = { ...(c.config as Record<string, unknown>), streaming_mode: streaming, ...(streaming ? { streaming_config: STREAMING_CONFIG } : {}) };
+  return { ...c, config };
+}
+
+function progressButtons(view: Extract<View, { kind: 'progress' }>, thread: string, t: Strings): Element | undefined {
+  if (view.state === 'queued' || view.state === 'researching') return buttons([[t.cancel, 'cancel', 'danger']], thread);
+  if (view.state === 'failed' && view.failure?.retryable) return buttons([[t.retry, 'retry', 'primary']], thread);
+  return undefined;
+}
+
+function progressTemplate(view: Extract<View, { kind: 'progress' }>): string {
+  return view.state === 'done' ? 'green' : view.state === 'failed' ? 'red' : view.state === 'cancelled' ? 'grey' : 'blue';
 }
 
 /** A report part (already split and neutralised) as a card. */
@@ -94,8 +172,8 @@ export function card(title: string, template: string, elements: Element[], summa
   };
 }
 
-function md(content: string): Element {
-  return { tag: 'markdown', content };
+function md(content: string, elementId?: string): Element {
+  return elementId ? { tag: 'markdown', element_id: elementId, content } : { tag: 'markdown', content };
 }
 
 function plain(content: string): Element {
