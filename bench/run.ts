@@ -2,6 +2,7 @@
 import { ackLatency, editBudget, memory, overhead } from './load.js';
 import { compiledRows } from './compiled.js';
 import { benchParse } from './parse.js';
+import { streamingRows } from './streaming.js';
 
 const rows: [string, string, string][] = [];
 const ms = (n: number) => `${n.toFixed(1)} ms`;
@@ -22,6 +23,7 @@ rows.push([`Event acknowledgement while ${a.streaming} runs stream`, `p50 ${ms(a
 
 const e = await editBudget();
 rows.push([`chat.update per minute at peak, 20 runs at once${e.finished ? '' : ' (not all finished)'}`, `${e.peak}/min, ${e.rateLimited} × 429, ${e.refused} refused`, '≤ 50/min, 0 × 429']);
+rows.push(...(await streamingRows()));
 
 const m = await memory();
 rows.push([`Resident memory, ${m.streamed} runs streaming at once (fakes in-process)`, `peak ${m.peakMb.toFixed(0)} MB (start ${m.baselineMb.toFixed(0)} MB)`, '< 300 MB']);

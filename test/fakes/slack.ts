@@ -3,9 +3,15 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { AddressInfo } from 'node:net';
 import { WebSocketServer, type WebSocket } from 'ws';
 
+type Limit = { max: number; windowMs: number; perChannel?: boolean };
+
 /** Requests per window for one method, per workspace (or per channel for chat.postMessage), as Slack's tiers. */
-const LIMITS: Record<string, { max: number; windowMs: number; perChannel?: boolean }> = {
+const LIMITS: Record<string, Limit> = {
   'chat.update': { max: 50, windowMs: 60_000 },
+  // Message streaming: Tier 2 (20+ a minute) to start and stop a stream, Tier 4 (100+ a minute) to append.
+  'chat.startStream': { max: 20, windowMs: 60_000 },
+  'chat.stopStream': { max: 20, windowMs: 60_000 },
+  'chat.appendStream': { max: 100, windowMs: 60_000 },
   'chat.postMessage': { max: 30, windowMs: 30_000, perChannel: true },
   'files.getUploadURLExternal': { max: 100, windowMs: 60_000 },
   'files.completeUploadExternal': { max: 100, windowMs: 60_000 },
@@ -15,6 +21,39 @@ const LIMITS: Record<string, { max: number; windowMs: number; perChannel?: boole
 
 export const BOT_USER = 'UBOT';
 export const TEAM = 'T1';
+
+const STREAM_METHODS = new Set(['chat.startStream', 'chat.appendStream', 'chat.stopStream']);
+const TASK_STATUSES = new Set(['pending', 'in_progress', 'complete', 'error']);
+/** Slack's per-call cap on streamed text (`markdown_text`), and on a task's or plan's text fields (observed ~256). */
+const STREAM_CALL_TEXT_MAX = 12_000;
+const STREAM_FIELD_MAX = 256;
+
+export interface FakeTask {
+  task_id: string;
+  title: string;
+  status: string;
+  /** Appended by each update that carries details (as observed of Slack). */
+  details: string;
+  /** Appended likewise (an assumption: Slack does not document whether sources replace or append). */
+  sources: { type: string; url: string; text: string }[];
+}
+
+/** A streamed message's state (chat.startStream / appendStream / stopStream). */
+export interface FakeStream {
+  state: 'streaming' | 'stopped' | 'expired' | 'stopped_by_user';
+  startedAt: number;
+  recipient_user_id?: string;
+  recipient_team_id?: string;
+  task_display_mode?: string;
+  title?: string;
+  tasks: Map<string, FakeTask>;
+  /** All streamed text, in order. */
+  markdown: string;
+  /** The blocks chat.stopStream put at the bottom. */
+  blocks: Record<string, unknown>[];
+  /** A person pressed Stop: the next call answers stopped_by_user. */
+  stopPressed: boolean;
+}
 
 export interface FakeMessage {
   channel: string;
@@ -26,6 +65,8 @@ export interface FakeMessage {
   history: { text: string; blocks: Record<string, unknown>[] }[];
   /** Message metadata posted with it (`event_type`, `event_payload`). */
   metadata?: Record<string, unknown>;
+  /** Set for a streamed message: `text` is then its streamed text and `blocks` its plan, text and final blocks. */
+  stream?: FakeStream;
 }
 
 export interface FakeFile {
@@ -40,7 +81,8 @@ export interface FakeFile {
 type Answer = { status?: number; body: Record<string, unknown>; headers?: Record<string, string> };
 
 export class FakeSlack {
-  readonly calls: { method: string; args: Record<string, unknown>; at: number }[] = [];
+  /** Every Web API call, with Slack's answer once given (`ok`, or the `error` it refused with). */
+  readonly calls: { method: string; args: Record<string, unknown>; at: number; ok?: boolean; error?: string }[] = [];
   readonly messages = new Map<string, FakeMessage>();
   readonly files: FakeFile[] = [];
   /** 429s sent, by method. */
@@ -54,6 +96,19 @@ export class FakeSlack {
   readonly stalled: { method: string; args: Record<string, unknown> }[] = [];
   /** Errors the next calls of a method get, in order. */
   readonly failures: { method: string; answer: Answer }[] = [];
+  /**
+   * Whether this workspace has message streaming. Off, the streaming methods answer `unknown_method` (as in GovSlack,
+   * and as this fake always did), recorded in `unsupported` rather than `refused`: asking is how a bot finds out.
+   */
+  streaming = false;
+  /** Streaming calls answered `unknown_method` because `streaming` is off. */
+  readonly unsupported: string[] = [];
+  /** How long after its start a stream still takes appends (Slack: about 306 s, observed); a test sets a second or two. */
+  streamLifetimeMs = 306_000;
+  /** Text one stream may accumulate (reported as 12,000 characters; Slack does not document it). */
+  streamTextLimit = 12_000;
+  /** Per-method rate limits of this workspace: Slack's tiers unless a test changes them. */
+  readonly limits: Record<string, Limit> = { ...LIMITS };
   private readonly hits = new Map<string, number[]>();
   private readonly uploads = new Map<string, { filename: string; content?: Buffer }>();
   /** Files people attached to their messages, downloadable with the bot token. */
@@ -107,6 +162,29 @@ export class FakeSlack {
 
   callsOf(method: string) {
     return this.calls.filter((c) => c.method === method);
+  }
+
+  /** A person presses Stop on a streamed message: Slack ends the stream and answers the bot's next call with stopped_by_user. */
+  pressStop(ts: string): void {
+    const m = [...this.messages.values()].find((x) => x.ts === ts && x.stream);
+    if (!m?.stream) throw new Error(`no streamed message ${ts}`);
+    m.stream.stopPressed = true;
+  }
+
+  /** Streamed messages in a thread, in order. */
+  streams(channel: string, threadTs: string): FakeMessage[] {
+    return this.thread(channel, threadTs).filter((m) => m.stream);
+  }
+
+  /** The most accepted calls of `method` within any 60 s window. */
+  peakPerMinute(method: string): number {
+    const at = this.calls.filter((c) => c.method === method && c.ok).map((c) => c.at);
+    let peak = 0;
+    for (let i = 0, j = 0; j < at.length; j++) {
+      while (at[j]! - at[i]! >= 60_000) i++;
+      peak = Math.max(peak, j - i + 1);
+    }
+    return peak;
   }
 
   /** Bot messages in a thread, in order. */
@@ -182,6 +260,27 @@ export class FakeSlack {
     };
   }
 
+  /** A block_actions payload as Slack sends it when a person clicks a feedback button at the bottom of a streamed message. */
+  feedbackPayload(message: FakeMessage, which: 'positive' | 'negative', user: string): Record<string, unknown> {
+    const element = message.blocks
+      .flatMap((b) => (b.type === 'context_actions' ? (b.elements as Record<string, unknown>[]) : []))
+      .find((e) => e.type === 'feedback_buttons') as { action_id: string; positive_button: { value: string; text: unknown }; negative_button: { value: string; text: unknown } } | undefined;
+    if (!element) throw new Error(`no feedback buttons on message ${message.ts}`);
+    const button = which === 'positive' ? element.positive_button : element.negative_button;
+    return {
+      type: 'block_actions',
+      user: { id: user, team_id: TEAM },
+      team: { id: TEAM },
+      api_app_id: 'A1',
+      token: 'legacy',
+      trigger_id: `trig${++this.seq}`,
+      channel: { id: message.channel },
+      container: { type: 'message', message_ts: message.ts, channel_id: message.channel },
+      message: { ts: message.ts, text: message.text, blocks: message.blocks },
+      actions: [{ type: 'feedback_buttons', action_id: element.action_id, block_id: 'fb', value: button.value, text: button.text, action_ts: `${Date.now() / 1000}.${++this.seq}` }],
+    };
+  }
+
   /** Socket Mode: pushes an envelope to the connected app and waits for its ack. */
   async sendEnvelope(type: 'events_api' | 'interactive', payload: Record<string, unknown>): Promise<number> {
     if (!this.socket) throw new Error('no Socket Mode connection');
@@ -231,29 +330,39 @@ export class FakeSlack {
     }
     const method = url.pathname.replace(/^\/api\//, '');
     const args = parseArgs(raw, String(req.headers['content-type'] ?? ''));
-    this.calls.push({ method, args, at: Date.now() });
+    const call: FakeSlack['calls'][number] = { method, args, at: Date.now() };
+    this.calls.push(call);
+    const answered = (a: Answer) => {
+      call.ok = a.body.ok === true;
+      if (!call.ok) call.error = String(a.body.error);
+      send(res, a);
+    };
     // Bot tokens for the Web API; the app-level token only opens Socket Mode connections.
     const token = String(req.headers.authorization ?? '').replace(/^Bearer /, '') || String(args.token ?? '');
     if (!(method === 'apps.connections.open' ? token.startsWith('xapp-') : /^xox[bp]-/.test(token))) {
-      return send(res, { body: { ok: false, error: 'not_authed' } });
+      return answered({ body: { ok: false, error: 'not_authed' } });
     }
     // A method that never answers, as a hung Slack call looks to the client.
     if (this.hanging.has(method)) return;
+    if (!this.streaming && STREAM_METHODS.has(method)) {
+      this.unsupported.push(method);
+      return answered({ body: { ok: false, error: 'unknown_method' } });
+    }
     const limited = this.rateLimit(method, String(args.channel ?? ''));
     if (limited) {
       this.refused.push({ method, error: 'ratelimited' });
-      return send(res, limited);
+      return answered(limited);
     }
     const i = this.failures.findIndex((f) => f.method === method);
     const answer = i >= 0 ? this.failures.splice(i, 1)[0]!.answer : this.answer(method, args);
     if (answer.body.ok === false) this.refused.push({ method, error: String(answer.body.error) });
     // Done, but the answer never leaves: what a client sees when it dies while its request is in flight.
     if (this.stallAfter?.(method, args)) return void this.stalled.push({ method, args });
-    send(res, answer);
+    answered(answer);
   }
 
   private rateLimit(method: string, channel: string): Answer | undefined {
-    const limit = LIMITS[method];
+    const limit = this.limits[method];
     if (!limit) return undefined;
     const key = limit.perChannel ? `${method}:${channel}` : method;
     const now = Date.now();
@@ -300,9 +409,16 @@ export class FakeSlack {
         }));
         return { body: { ok: true, messages: replies, has_more: false } };
       }
+      case 'chat.startStream':
+        return this.startStream(a);
+      case 'chat.appendStream':
+      case 'chat.stopStream':
+        return this.streamCall(method, a);
       case 'chat.update': {
         const m = this.messages.get(`${a.channel}:${a.ts}`);
         if (!m) return { body: { ok: false, error: 'message_not_found' } };
+        // A message still streaming changes only through the stream (an assumption; Slack does not say).
+        if (m.stream && this.streamState(m.stream) === 'streaming') return { body: { ok: false, error: 'cant_update_message' } };
         const problem = validateMessage(a);
         if (problem) return { body: { ok: false, error: problem } };
         m.text = String(a.text ?? '');
@@ -330,6 +446,162 @@ export class FakeSlack {
         return { body: { ok: false, error: 'unknown_method' } };
     }
   }
+
+  // ---- Message streaming, as documented (docs.slack.dev chat.*Stream) and as observed (lifetime, field caps) ----
+
+  private startStream(a: Record<string, unknown>): Answer {
+    const channel = String(a.channel ?? '');
+    if (!channel) return { body: { ok: false, error: 'channel_not_found' } };
+    if (!a.thread_ts) return { body: { ok: false, error: 'invalid_arguments' } };
+    // "Required when streaming to channels."
+    if (!channel.startsWith('D')) {
+      if (!a.recipient_user_id) return { body: { ok: false, error: 'missing_recipient_user_id' } };
+      if (!a.recipient_team_id) return { body: { ok: false, error: 'missing_recipient_team_id' } };
+    }
+    const chunks = chunksOf(a);
+    if (!a.markdown_text && chunks.length === 0) return { body: { ok: false, error: 'invalid_arguments' } };
+    const stream: FakeStream = {
+      state: 'streaming',
+      startedAt: Date.now(),
+      recipient_user_id: a.recipient_user_id as string | undefined,
+      recipient_team_id: a.recipient_team_id as string | undefined,
+      task_display_mode: a.task_display_mode as string | undefined,
+      tasks: new Map(),
+      markdown: '',
+      blocks: [],
+      stopPressed: false,
+    };
+    const problem = applyStream(stream, a, chunks, this.streamTextLimit);
+    if (problem) return { body: { ok: false, error: problem } };
+    const ts = `${++this.clock}.000${String(++this.seq).padStart(3, '0')}`;
+    const m: FakeMessage = { channel, ts, thread_ts: String(a.thread_ts), text: '', blocks: [], history: [], stream };
+    this.messages.set(`${channel}:${ts}`, m);
+    renderStream(m);
+    return { body: { ok: true, channel, ts } };
+  }
+
+  private streamCall(method: string, a: Record<string, unknown>): Answer {
+    const m = this.messages.get(`${a.channel}:${a.ts}`);
+    if (!m) return { body: { ok: false, error: 'message_not_found' } };
+    if (!m.stream) return { body: { ok: false, error: 'message_not_in_streaming_state' } };
+    const state = this.streamState(m.stream);
+    if (m.stream.stopPressed && state !== 'stopped') {
+      m.stream.state = 'stopped_by_user';
+      return { body: { ok: false, error: 'stopped_by_user' } };
+    }
+    if (state !== 'streaming') return { body: { ok: false, error: 'message_not_in_streaming_state' } };
+    const chunks = chunksOf(a);
+    if (method === 'chat.appendStream' && !a.markdown_text && chunks.length === 0) return { body: { ok: false, error: 'invalid_arguments' } };
+    let blocks: Record<string, unknown>[] = [];
+    if (method === 'chat.stopStream') {
+      blocks = blocksOf(a);
+      const problem = blocks.length > 50 ? 'invalid_blocks' : blocks.map(validateStreamBlock).find(Boolean);
+      if (problem) return { body: { ok: false, error: problem } };
+    }
+    const problem = applyStream(m.stream, a, chunks, this.streamTextLimit);
+    if (problem) return { body: { ok: false, error: problem } };
+    if (method === 'chat.stopStream') {
+      m.stream.blocks = blocks;
+      m.stream.state = 'stopped';
+      if (a.metadata) m.metadata = (typeof a.metadata === 'string' ? JSON.parse(a.metadata) : a.metadata) as Record<string, unknown>;
+    }
+    renderStream(m);
+    return { body: { ok: true, channel: m.channel, ts: m.ts } };
+  }
+
+  /** A stream expires `streamLifetimeMs` after its start, whatever was appended meanwhile. */
+  private streamState(stream: FakeStream): FakeStream['state'] {
+    if (stream.state === 'streaming' && Date.now() - stream.startedAt >= this.streamLifetimeMs) stream.state = 'expired';
+    return stream.state;
+  }
+}
+
+function chunksOf(a: Record<string, unknown>): Record<string, unknown>[] {
+  if (!a.chunks) return [];
+  return (typeof a.chunks === 'string' ? JSON.parse(a.chunks) : a.chunks) as Record<string, unknown>[];
+}
+
+/** Applies one call's text and chunks to a stream, all or nothing; the error Slack would give, if any. */
+function applyStream(stream: FakeStream, a: Record<string, unknown>, chunks: Record<string, unknown>[], textLimit: number): string | undefined {
+  let text = a.markdown_text ? String(a.markdown_text) : '';
+  for (const c of chunks) {
+    switch (c.type) {
+      case 'markdown_text':
+        if (typeof c.text !== 'string') return 'invalid_chunks';
+        text += c.text;
+        break;
+      case 'plan_update':
+        if (typeof c.title !== 'string' || !c.title || c.title.length > STREAM_FIELD_MAX) return 'invalid_chunks';
+        break;
+      case 'task_update': {
+        if (typeof c.id !== 'string' || !c.id || typeof c.title !== 'string' || !c.title || c.title.length > STREAM_FIELD_MAX) return 'invalid_chunks';
+        if (!TASK_STATUSES.has(String(c.status))) return 'invalid_chunks';
+        if (c.details !== undefined && (typeof c.details !== 'string' || c.details.length > STREAM_FIELD_MAX)) return 'invalid_chunks';
+        const sources = (c.sources ?? []) as { type?: string; url?: string; text?: string }[];
+        if (!Array.isArray(sources) || sources.some((x) => x.type !== 'url' || !/^https?:\/\//.test(x.url ?? '') || typeof x.text !== 'string')) return 'invalid_chunks';
+        break;
+      }
+      case 'blocks':
+        if (!Array.isArray(c.blocks) || c.blocks.length > 50) return 'invalid_chunks';
+        break;
+      default:
+        return 'invalid_chunks';
+    }
+  }
+  if (text.length > STREAM_CALL_TEXT_MAX) return 'msg_too_long';
+  if (stream.markdown.length + text.length > textLimit) return 'msg_too_long';
+  for (const c of chunks) {
+    if (c.type === 'plan_update') stream.title = String(c.title);
+    if (c.type === 'task_update') {
+      const id = String(c.id);
+      const prev = stream.tasks.get(id);
+      stream.tasks.set(id, {
+        task_id: id,
+        title: String(c.title),
+        status: String(c.status),
+        details: (prev?.details ?? '') + (c.details ? String(c.details) : ''),
+        sources: [...(prev?.sources ?? []), ...((c.sources ?? []) as FakeTask['sources'])],
+      });
+    }
+  }
+  stream.markdown += text;
+  return undefined;
+}
+
+/** What people see of a streamed message: the plan with its task cards, the streamed text, the final blocks. */
+function renderStream(m: FakeMessage): void {
+  const s = m.stream!;
+  const blocks: Record<string, unknown>[] = [];
+  if (s.title !== undefined || s.tasks.size > 0) {
+    blocks.push({
+      type: 'plan',
+      title: s.title ?? '',
+      tasks: [...s.tasks.values()].map((t) => ({ type: 'task_card', task_id: t.task_id, title: t.title, status: t.status, details: t.details, sources: t.sources })),
+    });
+  }
+  if (s.markdown) blocks.push({ type: 'markdown', text: s.markdown });
+  blocks.push(...s.blocks);
+  m.text = s.markdown;
+  m.blocks = blocks;
+  m.history.push({ text: m.text, blocks: m.blocks });
+}
+
+/** Blocks chat.stopStream may put under a streamed message, feedback buttons included. */
+function validateStreamBlock(b: Record<string, unknown>): string | undefined {
+  if (b.type === 'context_actions') {
+    const els = b.elements as Record<string, unknown>[];
+    if (!Array.isArray(els) || !els.length || els.length > 5) return 'invalid_blocks';
+    for (const e of els) {
+      if (e.type !== 'feedback_buttons' && e.type !== 'icon_button') return 'invalid_blocks';
+      if (e.type === 'feedback_buttons') {
+        for (const button of [e.positive_button, e.negative_button] as { text?: { type?: string; text?: string }; value?: string }[]) {
+          if (button?.text?.type !== 'plain_text' || !button.text.text || button.text.text.length > 75 || !button.value || button.value.length > 2000) return 'invalid_blocks';
+        }
+      }
+    }
+    return undefined;
+  }
+  return validateBlock(b);
 }
 
 /** Slack's message limits: text ≤ 4,000; ≤ 50 blocks; section text ≤ 3,000; markdown blocks ≤ 12,000 in all. */
@@ -342,18 +614,25 @@ function validateMessage(a: Record<string, unknown>): string | undefined {
   let markdown = 0;
   for (const b of blocks) {
     if (b.type === 'markdown') markdown += String(b.text ?? '').length;
-    else if (b.type === 'section') {
-      const t = (b.text as { text?: string } | undefined)?.text ?? '';
-      if (!t || t.length > 3000) return 'invalid_blocks';
-    } else if (b.type === 'context') {
-      const els = b.elements as { text?: string }[];
-      if (!els?.length || els.length > 10 || els.some((e) => (e.text ?? '').length > 3000)) return 'invalid_blocks';
-    } else if (b.type === 'actions') {
-      const els = b.elements as { text?: { text?: string }; value?: string }[];
-      if (!els?.length || els.length > 25 || els.some((e) => (e.text?.text ?? '').length > 75 || (e.value ?? '').length > 2000)) return 'invalid_blocks';
-    } else return 'invalid_blocks';
+    const problem = validateBlock(b);
+    if (problem) return problem;
   }
   if (markdown > 12_000) return 'msg_blocks_too_long';
+  return undefined;
+}
+
+function validateBlock(b: Record<string, unknown>): string | undefined {
+  if (b.type === 'markdown') return undefined;
+  if (b.type === 'section') {
+    const t = (b.text as { text?: string } | undefined)?.text ?? '';
+    if (!t || t.length > 3000) return 'invalid_blocks';
+  } else if (b.type === 'context') {
+    const els = b.elements as { text?: string }[];
+    if (!els?.length || els.length > 10 || els.some((e) => (e.text ?? '').length > 3000)) return 'invalid_blocks';
+  } else if (b.type === 'actions') {
+    const els = b.elements as { text?: { text?: string }; value?: string }[];
+    if (!els?.length || els.length > 25 || els.some((e) => (e.text?.text ?? '').length > 75 || (e.value ?? '').length > 2000)) return 'invalid_blocks';
+  } else return 'invalid_blocks';
   return undefined;
 }
 

@@ -1,6 +1,7 @@
 import { startBot, type Bot } from '../../src/bot.js';
 import { loadConfig } from '../../src/config.js';
 import { DEFAULT_BUDGET, type EditBudget } from '../../src/platforms/slack/editor.js';
+import type { StreamSettings } from '../../src/platforms/slack/streams.js';
 import { tempDbPath } from '../core/harness.js';
 import { FakeDashScope } from '../fakes/dashscope.js';
 import { FakeSlack, TEAM, type FakeMessage } from '../fakes/slack.js';
@@ -18,7 +19,11 @@ export interface SlackWorld {
  * `bot.stop()` has nothing to drain. A test makes a few dozen edits at most, well under the fake's chat.update
  * limit. Only the test of the budget itself runs under the production one (`budget: 'production'`).
  */
-export const FAST_BUDGET: EditBudget = { perMinute: 60_000, burst: 1000 };
+export const FAST_BUDGET: EditBudget = {
+  perMinute: 60_000,
+  burst: 1000,
+  streams: { 'chat.startStream': { perMinute: 60_000, burst: 1000 }, 'chat.appendStream': { perMinute: 60_000, burst: 1000 }, 'chat.stopStream': { perMinute: 60_000, burst: 1000 } },
+};
 /** The Web API client retries a 5xx after milliseconds, not seconds (a 429 still waits out its Retry-After). */
 const FAST_RETRIES = { retries: 10, factor: 1, minTimeout: 10, maxTimeout: 20, randomize: false };
 
@@ -31,10 +36,21 @@ export async function slackWorld(
     budget?: EditBudget | 'production';
     /** DashScope's idle timeout, below config's 10 s floor (RESEARCH_IDLE_TIMEOUT_SECONDS), for the stall drill. */
     idleTimeoutMs?: number;
+    /**
+     * The workspace can stream messages (chat.startStream…). Off by default: the fake then answers `unknown_method`, as
+     * it always did, and progress is today's edited message. Under the fast budget the fake's stream tiers are lifted too.
+     */
+    streaming?: boolean;
+    /** The bot's stream settings (a test rolls streams after a second or two, or moves the clock faster). */
+    stream?: Partial<StreamSettings>;
   } = {},
 ): Promise<SlackWorld> {
   const ds = await new FakeDashScope({ frameDelayMs: opts.frameDelayMs }).start();
   const slack = await new FakeSlack().start();
+  slack.streaming = opts.streaming ?? false;
+  if (opts.streaming && opts.budget !== 'production') {
+    for (const m of ['chat.startStream', 'chat.appendStream', 'chat.stopStream']) slack.limits[m] = { max: 100_000, windowMs: 60_000 };
+  }
   const loaded = loadConfig({
     DASHSCOPE_API_KEY: 'sk-test',
     DASHSCOPE_BASE_URL: ds.url,
@@ -49,6 +65,7 @@ export async function slackWorld(
   const config = opts.idleTimeoutMs ? { ...loaded, dashscope: { ...loaded.dashscope, idleTimeoutMs: opts.idleTimeoutMs } } : loaded;
   const budget = opts.budget === 'production' ? DEFAULT_BUDGET : (opts.budget ?? FAST_BUDGET);
   const bot = await startBot(config, { host: '127.0.0.1', progressIntervalMs: opts.progressIntervalMs ?? 50, slack: { budget, clientOptions: { retryConfig: FAST_RETRIES } } });
+  if (opts.stream) Object.assign(bot.slack!.platform.streams.settings, opts.stream);
   return {
     ds,
     slack,

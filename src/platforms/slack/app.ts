@@ -5,9 +5,10 @@ import type { Logger } from '../../core/ports/logger.js';
 import { PlatformStats, type Inbound } from '../../core/ports/chat.js';
 import { ACTIONS } from './blocks.js';
 import { SlackEditor, type EditBudget } from './editor.js';
-import { fromAction, fromMention, fromMessage, type SlackMessageEvent } from './inbound.js';
+import { fromAction, fromFeedback, fromMention, fromMessage, type SlackMessageEvent } from './inbound.js';
 import { SlackPlatform } from './outbound.js';
 import { slackFailure } from './errors.js';
+import { SlackStreams, type StreamSettings } from './streams.js';
 
 /** Per HTTP request to the Web API (each retry has its own); file uploads of long reports fit well within it. */
 const REQUEST_TIMEOUT_MS = 30_000;
@@ -27,6 +28,8 @@ export interface SlackOptions {
   budget?: EditBudget;
   /** Overrides for every WebClient (tests use fast retries). */
   clientOptions?: Partial<WebClientOptions>;
+  /** Streamed progress: when to roll onto a fresh message, how full one may get, how often the clock moves. */
+  streaming?: Partial<StreamSettings>;
 }
 
 export interface SlackConnection {
@@ -61,22 +64,35 @@ export function createSlack(settings: SlackSettings, opts: SlackOptions): SlackC
   const quiet = new WebClient(settings.botToken, { ...clientOptions, timeout: QUIET_TIMEOUT_MS, rejectRateLimitedCalls: true, retryConfig: { retries: 0 } });
   const stats = new PlatformStats();
   const editor = new SlackEditor(quiet, log, opts.budget, stats);
-  const platform = new SlackPlatform(app.client, editor, quiet, log, ['files.slack.com', new URL(settings.apiUrl).host], stats);
+  // Streamed progress: its own budgets per method (Tier 2 start/stop, Tier 4 append), shared by every run in the workspace.
+  const streams = new SlackStreams(quiet, log, stats, opts.budget?.streams, opts.streaming);
+  const platform = new SlackPlatform(app.client, editor, quiet, log, ['files.slack.com', new URL(settings.apiUrl).host], stats, streams);
   // The main client waits out a 429 and retries; each wait is counted.
   app.client.on(WebClientEvent.RATE_LIMITED, () => stats.rateLimited++);
   let running = false;
 
   // Work happens after the acknowledgement: Bolt acks Events API payloads before listeners run.
   const dispatch = (inbound: Inbound | undefined) => {
-    if (inbound) void opts.handle(inbound).catch((err: unknown) => log.error({ err, thread: inbound.thread }, 'handling failed'));
+    if (!inbound) return;
+    // The person who asks is the recipient of the thread's streamed progress (Slack requires one in channels).
+    if (inbound.kind === 'mention') platform.noteRequester(inbound.thread, inbound.user);
+    void opts.handle(inbound).catch((err: unknown) => log.error({ err, thread: inbound.thread }, 'handling failed'));
   };
+  // The stream's own Stop, noticed by the platform: the core cancels the run like Cancel.
+  platform.onInbound = dispatch;
   app.event('app_mention', async ({ event, body, context }) => {
     dispatch(fromMention(event as unknown as SlackMessageEvent, teamOf(body), context.botUserId));
   });
   app.event('message', async ({ event, body, context }) => {
     dispatch(fromMessage(event as unknown as SlackMessageEvent, teamOf(body), context.botUserId));
   });
-  for (const actionId of Object.values(ACTIONS)) {
+  app.action(ACTIONS.feedback, async ({ ack, action, body }) => {
+    await ack();
+    const a = action as { value?: string; action_ts?: string };
+    const b = body as { user: { id: string }; channel?: { id: string } };
+    dispatch(fromFeedback(a.value, a.action_ts ?? String(Date.now()), b.user.id, b.channel?.id ?? ''));
+  });
+  for (const actionId of [ACTIONS.startNow, ACTIONS.cancel, ACTIONS.retry]) {
     app.action(actionId, async ({ ack, action, body }) => {
       await ack();
       const a = action as { action_id: string; value?: string; action_ts?: string };
@@ -102,6 +118,8 @@ export function createSlack(settings: SlackSettings, opts: SlackOptions): SlackC
     },
     async stop() {
       running = false;
+      // Final states already on their way (a stopStream with the feedback buttons) get a moment to go out.
+      await streams.drained(3000);
       platform.stop();
       editor.stop();
       if (settings.appToken) await app.stop();

@@ -4,7 +4,7 @@ import { clip, progressText, type Marks } from '../../core/progress-text.js';
 import type { View } from '../../core/ports/chat.js';
 import { escapeClipped, escapeMrkdwn, neutraliseMarkdown } from './escape.js';
 
-export const ACTIONS = { startNow: 'drb_start_now', cancel: 'drb_cancel', retry: 'drb_retry' } as const;
+export const ACTIONS = { startNow: 'drb_start_now', cancel: 'drb_cancel', retry: 'drb_retry', feedback: 'drb_feedback' } as const;
 
 export interface SlackMessage {
   text: string;
@@ -71,6 +71,13 @@ function progress(view: Extract<View, { kind: 'progress' }>, thread: string, t: 
   if (view.state === 'queued' || view.state === 'researching') blocks.push(buttons([[t.cancel, ACTIONS.cancel, 'danger']], thread));
   if (view.state === 'failed' && view.failure?.retryable) blocks.push(buttons([[t.retry, ACTIONS.retry, 'primary']], thread));
   return { text: `${escapeClipped(view.topic, 200)}: ${status}`, blocks };
+}
+
+/** A run's first message once its progress streams below it: the topic, and where to look. */
+export function renderHeader(view: View): SlackMessage {
+  const t = strings(view.lang);
+  const text = `*${escapeMrkdwn(t.topic)}:* ${escapeClipped(view.kind === 'notice' ? view.text : view.topic, 500)}  ${t.progressBelow}`;
+  return { text: `${escapeClipped(view.kind === 'notice' ? view.text : view.topic, 200)} ${t.progressBelow}`, blocks: [section(text)] };
 }
 
 function section(text: string): KnownBlock {

@@ -3,12 +3,15 @@ import type { Logger } from '../../core/ports/logger.js';
 import { Drain } from '../drain.js';
 import { PlatformStats } from '../../core/ports/chat.js';
 import { PERMANENT_EDIT_ERRORS, slackFailure } from './errors.js';
+import type { MethodBudget, StreamMethod } from './budget.js';
 
 export interface EditBudget {
   /** Sustained chat.update calls per minute for the whole workspace (Slack's Tier 3 is about 50). */
   perMinute: number;
   /** Calls allowed in a burst; perMinute + burst must stay under Slack's limit in any one minute. */
   burst: number;
+  /** The streaming methods' budgets, when not Slack's tiers (DEFAULT_STREAM_BUDGETS). */
+  streams?: Partial<Record<StreamMethod, MethodBudget>>;
 }
 
 export const DEFAULT_BUDGET: EditBudget = { perMinute: 40, burst: 5 };

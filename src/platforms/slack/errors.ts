@@ -15,3 +15,6 @@ export function slackFailure(err: unknown): SlackFailure {
 
 /** Errors after which editing the same message again cannot succeed. */
 export const PERMANENT_EDIT_ERRORS: ReadonlySet<string> = new Set(['message_not_found', 'cant_update_message', 'channel_not_found', 'is_archived', 'invalid_blocks', 'msg_too_long']);
+
+/** What a workspace without message streaming answers (GovSlack, older plans, a token or scope that cannot stream). */
+export const STREAMING_UNAVAILABLE: ReadonlySet<string> = new Set(['unknown_method', 'feature_not_enabled', 'method_deprecated', 'missing_scope', 'not_allowed_token_type']);

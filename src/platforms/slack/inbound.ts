@@ -90,3 +90,11 @@ export function fromAction(actionId: string, value: string | undefined, actionTs
   if (!action || !value?.startsWith('slack:')) return undefined;
   return { platform: 'slack', kind: 'action', action, thread: value, eventId: `action:${value}:${actionId}:${actionTs}`, user, channel };
 }
+
+/** A click on a finished report's feedback buttons, whose value names the thread (`good|slack:T…:C…:ts`). */
+export function fromFeedback(value: string | undefined, actionTs: string, user: string, channel: string): Inbound | undefined {
+  const m = /^(good|bad)\|(slack:.+)$/.exec(value ?? '');
+  if (!m) return undefined;
+  const thread = m[2]!;
+  return { platform: 'slack', kind: 'feedback', value: m[1] as 'good' | 'bad', thread, eventId: `feedback:${thread}:${user}:${actionTs}`, user, channel };
+}

@@ -4,13 +4,15 @@ import type { Logger } from '../../core/ports/logger.js';
 import { splitMarkdown } from '../../common/markdown.js';
 import { reportFiles, type Report } from '../../core/report.js';
 import { boundedDownload, DownloadError, formatBytes } from '../../common/download.js';
-import { PlatformStats, type DownloadLimits, type FileRef, type Platform, type PostTag, type ReportPart, type ThreadKey, type View } from '../../core/ports/chat.js';
-import { renderView } from './blocks.js';
+import { PlatformStats, type DownloadLimits, type FileRef, type Inbound, type Platform, type PostTag, type ReportPart, type ThreadKey, type View } from '../../core/ports/chat.js';
+import { strings } from '../../core/i18n.js';
+import { renderHeader, renderView } from './blocks.js';
 import type { SlackEditor } from './editor.js';
 import { clip } from '../../core/progress-text.js';
 import { escapeMrkdwn, escapePlain, neutraliseMarkdown } from './escape.js';
 import { parseThreadKey } from './thread-key.js';
 import { slackFailure } from './errors.js';
+import { SlackStreams, type RunStream } from './streams.js';
 
 /** Markdown per message: Slack allows 12,000 characters across a message's markdown blocks. */
 export const REPORT_PART_MAX = 11_000;
@@ -19,14 +21,31 @@ const STATUS_REFRESH_MS = 90_000;
 /** Message metadata naming the bot's own posts, so one that went out just before a crash can be found again. */
 const POST_EVENT = 'drb_post';
 
+/** Where a part of the report body sits in the whole body (as neutralised for Slack), so a live stream can show it. */
+interface BodySpan {
+  full: string;
+  start: number;
+  end: number;
+}
+
 type SlackReportPart = ReportPart &
-  ({ kind: 'markdown'; markdown: string; fallback: string } | { kind: 'file'; name: string; title: string; content: string; markdown: boolean });
+  ({ kind: 'markdown'; markdown: string; fallback: string; body?: BodySpan | null } | { kind: 'file'; name: string; title: string; content: string; markdown: boolean });
+
+/** Requesters remembered per thread, for the stream's recipient; the oldest are forgotten beyond this. */
+const REQUESTERS_KEPT = 10_000;
 
 export class SlackPlatform implements Platform {
   readonly name = 'slack';
   /** What each edited message last showed, so that a change of phase or state goes to the front. */
   private readonly shown = new Map<string, string>();
   private readonly statusTimers = new Map<ThreadKey, NodeJS.Timeout>();
+  /** The status the core set, and the phase the thread's progress is in, for the status kept alive. */
+  private readonly statuses = new Map<ThreadKey, { status: string; phase?: string; lang?: View['lang'] }>();
+  /** Who asked in each thread (from the mention), as the recipient Slack requires for a stream in a channel. */
+  private readonly requesters = new Map<ThreadKey, string>();
+  readonly streams: SlackStreams;
+  /** Events the platform notices itself (the stream's Stop), handed to the core like any inbound event. */
+  onInbound: ((inbound: Inbound) => void) | undefined;
 
   constructor(
     private readonly web: WebClient,
@@ -37,9 +56,41 @@ export class SlackPlatform implements Platform {
     /** Hosts that serve attached files: files.slack.com, and the API host (a fake in tests). */
     private readonly fileHosts: string[] = ['files.slack.com'],
     readonly stats = new PlatformStats(),
-  ) {}
+    streams?: SlackStreams,
+  ) {
+    this.streams = streams ?? new SlackStreams(quiet, log, stats);
+    this.streams.onStopped = (run) => {
+      const { channel } = parseThreadKey(run.thread);
+      this.onInbound?.({ platform: 'slack', kind: 'stopped', thread: run.thread, eventId: `stopped:${run.id}`, user: run.recipient ?? '', channel });
+    };
+    this.streams.onDegraded = (run) => this.degrade(run);
+    this.streams.onOpened = (run) => {
+      // The stream took over: the placeholder stays as the run's header, pointing at it.
+      if (run.placeholder) this.editor.edit(parseThreadKey(run.thread).channel, run.placeholder, renderHeader(run.latestView), { urgent: true, final: true });
+    };
+  }
+
+  /** The person who asked in a thread: the recipient of its streamed progress. The latest request wins, unless a stream is live there. */
+  noteRequester(thread: ThreadKey, user: string): void {
+    const live = this.streams.ofThread(thread);
+    if (live && !live.idle && this.requesters.has(thread)) return;
+    this.requesters.delete(thread);
+    this.requesters.set(thread, user);
+    if (this.requesters.size > REQUESTERS_KEPT) this.requesters.delete(this.requesters.keys().next().value!);
+  }
 
   async post(thread: ThreadKey, view: View, tag?: PostTag): Promise<string> {
+    // Progress is a streamed message where the workspace can stream and the requester is known; else an edited one.
+    if (view.kind === 'progress') {
+      // A new progress message: a stream of an earlier round in this thread has nothing to do with its report.
+      this.streams.forget(thread);
+      const ts = await this.openStream(thread, view, tag);
+      if (ts) return ts;
+    }
+    return this.postView(thread, view, tag);
+  }
+
+  private async postView(thread: ThreadKey, view: View, tag?: PostTag): Promise<string> {
     const { channel, threadTs } = parseThreadKey(thread);
     const msg = renderView(view, thread);
     const res = await this.web.chat
@@ -69,6 +120,20 @@ export class SlackPlatform implements Platform {
   }
 
   async update(thread: ThreadKey, messageId: string, view: View, final: boolean): Promise<void> {
+    this.notePhase(thread, view);
+    const run = view.kind === 'progress' ? this.streams.get(messageId) : undefined;
+    if (run?.state === 'degraded') {
+      const ts = await run.fallbackTs;
+      if (ts) this.edit(thread, ts, view, final);
+      return;
+    }
+    // Until its stream opens, a run with a placeholder shows its progress there.
+    if (run?.placeholder && run.state === 'opening') this.edit(thread, run.placeholder, view, final);
+    if (run && view.kind === 'progress') return this.streams.update(run, view, final);
+    this.edit(thread, messageId, view, final);
+  }
+
+  private edit(thread: ThreadKey, messageId: string, view: View, final: boolean): void {
     const { channel } = parseThreadKey(thread);
     const sig = signature(view);
     const urgent = this.shown.get(messageId) !== sig;
@@ -77,9 +142,21 @@ export class SlackPlatform implements Platform {
     this.editor.edit(channel, messageId, renderView(view, thread), { urgent, final });
   }
 
-  /** The report as Markdown messages (split at headings and paragraphs), the references, then the files. */
+  /**
+   * The report as Markdown messages (split at headings and paragraphs), the references, then the files. Each body
+   * part knows where it sits in the whole body, so a part the live stream already shows is not posted again.
+   */
   reportParts(_thread: ThreadKey, report: Report, _lang: Lang): SlackReportPart[] {
-    const body = splitMarkdown(neutraliseMarkdown(report.body), REPORT_PART_MAX);
+    const full = neutraliseMarkdown(report.body);
+    const body = splitMarkdown(full, REPORT_PART_MAX);
+    let cursor = 0;
+    const spans = body.map((markdown): BodySpan | null => {
+      const at = full.indexOf(markdown, cursor);
+      // A piece of a block too large for one message is not in the body as such: it is always posted.
+      if (at < 0) return null;
+      cursor = at + markdown.length;
+      return { full, start: at, end: cursor };
+    });
     const refs = splitMarkdown(neutraliseMarkdown(report.referencesMarkdown), REPORT_PART_MAX);
     return [
       ...body.map((markdown, i) => ({
@@ -87,6 +164,7 @@ export class SlackPlatform implements Platform {
         label: `report ${i + 1}/${body.length}`,
         markdown,
         fallback: body.length > 1 ? `${report.title} (${i + 1}/${body.length})` : report.title,
+        body: spans[i],
       })),
       ...refs.map((markdown) => ({ kind: 'markdown' as const, label: 'references', markdown, fallback: report.title })),
       ...reportFiles(report).map((f) => {
@@ -99,7 +177,10 @@ export class SlackPlatform implements Platform {
   async postReportPart(thread: ThreadKey, reportPart: ReportPart, tag: PostTag): Promise<void> {
     const part = reportPart as SlackReportPart;
     const { channel, threadTs } = parseThreadKey(thread);
-    if (part.kind === 'markdown') return this.postMarkdown(channel, threadTs, part.markdown, part.fallback, tag);
+    if (part.kind === 'markdown') {
+      if (part.body !== undefined) return this.postBodyPart(thread, part, tag);
+      return this.postMarkdown(channel, threadTs, part.markdown, part.fallback, tag);
+    }
     try {
       await this.web.filesUploadV2({
         channel_id: channel,
@@ -136,25 +217,108 @@ export class SlackPlatform implements Platform {
     }
   }
 
+  /** The thread's "working" status; Slack drops it after two minutes without a message, so it is sent again with the current phase. */
   async setStatus(thread: ThreadKey, status: string | null): Promise<void> {
     clearInterval(this.statusTimers.get(thread));
     this.statusTimers.delete(thread);
-    const { channel, threadTs } = parseThreadKey(thread);
-    const send = () =>
-      this.quiet.assistant.threads
-        .setStatus({ channel_id: channel, thread_ts: threadTs, status: status ?? '' })
-        .catch((err: unknown) => this.log.debug({ err: slackFailure(err).code }, 'setStatus not available'));
-    await send();
-    if (status) {
-      const timer = setInterval(() => void send(), STATUS_REFRESH_MS);
-      timer.unref();
-      this.statusTimers.set(thread, timer);
+    if (!status) {
+      this.statuses.delete(thread);
+      return this.sendStatus(thread, '');
     }
+    this.statuses.set(thread, { ...this.statuses.get(thread), status });
+    await this.sendStatus(thread, this.statusText(thread));
+    const timer = setInterval(() => void this.sendStatus(thread, this.statusText(thread)), STATUS_REFRESH_MS);
+    timer.unref();
+    this.statusTimers.set(thread, timer);
   }
 
   stop(): void {
     for (const t of this.statusTimers.values()) clearInterval(t);
     this.statusTimers.clear();
+    this.streams.stop();
+  }
+
+  private statusText(thread: ThreadKey): string {
+    const s = this.statuses.get(thread);
+    if (!s) return '';
+    return (s.phase && s.lang && strings(s.lang).statusPhase[s.phase]) || s.status;
+  }
+
+  private sendStatus(thread: ThreadKey, status: string): Promise<void> {
+    const { channel, threadTs } = parseThreadKey(thread);
+    return this.quiet.assistant.threads
+      .setStatus({ channel_id: channel, thread_ts: threadTs, status })
+      .then(() => undefined)
+      .catch((err: unknown) => this.log.debug({ err: slackFailure(err).code }, 'setStatus not available'));
+  }
+
+  /**
+   * A progress view's phase, which the status says when it is next sent to keep it alive. (Not sent on every change:
+   * assistant.threads.setStatus has Slack's "special" limit, not documented, and the progress itself shows the phase.)
+   */
+  private notePhase(thread: ThreadKey, view: View): void {
+    if (view.kind !== 'progress' || view.state !== 'researching' || !view.progress) return;
+    const s = this.statuses.get(thread);
+    if (s && s.phase !== view.progress.phase) this.statuses.set(thread, { ...s, phase: view.progress.phase, lang: view.lang });
+  }
+
+  /**
+   * Opens the run's streamed progress message; undefined when the workspace cannot stream or the requester is unknown.
+   * When no stream can be opened at once (Slack allows about 20 a minute), today's message is posted now and the stream
+   * opens as soon as the budget allows: people see the progress at once, and the run starts at once.
+   */
+  private async openStream(thread: ThreadKey, view: Extract<View, { kind: 'progress' }>, tag?: PostTag): Promise<string | undefined> {
+    const { team, channel } = parseThreadKey(thread);
+    // In a direct message the requester is the person the bot talks to; in a channel Slack requires the recipient.
+    const recipient = this.requesters.get(thread);
+    if (!this.streams.available(team) || !recipient || !channel) return undefined;
+    if (this.streams.canOpenNow(team)) return this.streams.open(thread, view, recipient);
+    const placeholder = await this.postView(thread, view, tag);
+    this.streams.openLater(thread, view, recipient, placeholder);
+    return placeholder;
+  }
+
+  /** Streaming stopped working for a run: its progress goes on in a posted message, edited as before. */
+  private degrade(run: RunStream): void {
+    const { channel, threadTs } = parseThreadKey(run.thread);
+    const view = run.latestView;
+    if (run.placeholder) {
+      // The placeholder is there: it shows the progress again, edited from now on.
+      run.fallbackTs = Promise.resolve(run.placeholder);
+      this.edit(run.thread, run.placeholder, view, view.state !== 'researching' && view.state !== 'queued');
+      return;
+    }
+    run.fallbackTs = this.web.chat
+      .postMessage({ channel, thread_ts: threadTs, ...renderView(view, run.thread), unfurl_links: false, unfurl_media: false })
+      .then((res) => {
+        this.shown.set(res.ts ?? '', signature(view));
+        return res.ts;
+      })
+      .catch((err: unknown) => {
+        this.stats.error(slackFailure(err).code);
+        return undefined;
+      });
+  }
+
+  /**
+   * A part of the report body. While the run's stream is live, the stream shows it (only what the stream does not show
+   * yet is appended), so the thread has one copy of the report; otherwise, or when the stream cannot take it, it is
+   * posted, and from then on the stream takes no more text so that nothing appears twice or out of order.
+   */
+  private async postBodyPart(thread: ThreadKey, part: Extract<SlackReportPart, { kind: 'markdown' }>, tag: PostTag): Promise<void> {
+    const { channel, threadTs } = parseThreadKey(thread);
+    const run = this.streams.ofThread(thread);
+    if (run && part.body) {
+      if (run.usable() && (await this.streams.deliver(run, part.body.full, part.body.end))) return;
+      // Posted instead: only what no stream shows yet.
+      const shown = run.shownOf(part.body.full);
+      run.freezeText();
+      const rest = part.body.full.slice(Math.max(part.body.start, shown), part.body.end).trim();
+      if (rest) await this.postMarkdown(channel, threadTs, rest, part.fallback, tag);
+      return;
+    }
+    run?.freezeText();
+    return this.postMarkdown(channel, threadTs, part.markdown, part.fallback, tag);
   }
 
   /** One markdown block per message; should Slack still refuse a part as too long, it is split further. */

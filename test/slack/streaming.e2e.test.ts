@@ -1,0 +1,201 @@
+import { afterEach, describe, expect, it } from 'vitest';
+import { sampleReport } from '../fakes/dashscope-script.js';
+import type { FakeMessage } from '../fakes/slack.js';
+import { ACTIONS } from '../../src/platforms/slack/blocks.js';
+import { findButton, mentionEvent, nextTs, slackWorld, type SlackWorld } from './harness.js';
+
+let w: SlackWorld;
+afterEach(() => w?.close());
+
+/**
+ * What a person sees of a message once, as text: for a streamed message its plan title, each task's title and details
+ * and the streamed text; for a posted one its markdown and section text.
+ */
+function seen(m: FakeMessage): string {
+  if (m.stream) {
+    const tasks = [...m.stream.tasks.values()].map((t) => `${t.title}\n${t.details}`);
+    return [m.stream.title ?? '', ...tasks, m.stream.markdown].join('\n');
+  }
+  return m.blocks
+    .map((b) => (b.type === 'markdown' ? String(b.text) : b.type === 'section' ? String((b.text as { text: string }).text) : ''))
+    .join('\n');
+}
+
+const seenIn = (w: SlackWorld, ts: string) => w.slack.thread('C1', ts).map(seen).join('\n');
+const count = (text: string, needle: RegExp) => text.match(new RegExp(needle.source, 'g'))?.length ?? 0;
+/** The report's paragraphs and headings, as recognisable pieces (citations are linked differently once rendered). */
+const pieces = (report: string) =>
+  report
+    .split('\n')
+    .filter((l) => l.trim() && !l.startsWith('|'))
+    .map((l) => l.split('[[')[0]!.trim());
+const escapeRe = (s: string) => new RegExp(s.replace(/[.*+?^${}()|[\]\\]/g, '\\$&'));
+const finished = (w: SlackWorld, ts: string) => w.slack.streams('C1', ts).at(-1)?.stream?.state === 'stopped' && w.slack.files.length > 0;
+
+describe('Slack streamed progress (chat.startStream / appendStream / stopStream)', () => {
+  it('a research that outlives several stream lifetimes shows every round and every paragraph exactly once', async () => {
+    // The fake ends streams 2 s after they start; the bot rolls over after 1 s and once 3,000 characters are in one.
+    w = await slackWorld({ SKIP_CLARIFICATION: 'true' }, { streaming: true, frameDelayMs: 25, stream: { lifetimeMs: 1000, maxSegmentChars: 3000 } });
+    w.slack.streamLifetimeMs = 2000;
+    const report = sampleReport(6, 3);
+    w.ds.script = { ...w.ds.script, rounds: 6, report, chunk: 60 };
+    const ts = nextTs();
+    await w.slack.sendEvent(w.endpoint, mentionEvent('AI in education', { ts }));
+    await expect.poll(() => finished(w, ts), { timeout: 30_000 }).toBe(true);
+
+    const streams = w.slack.streams('C1', ts);
+    expect(streams.length).toBeGreaterThanOrEqual(4);
+    // Every stream was ended by the bot, each before its lifetime was up.
+    expect(streams.every((m) => m.stream!.state === 'stopped')).toBe(true);
+    for (const m of streams) expect(m.stream).toMatchObject({ recipient_user_id: 'U1', recipient_team_id: 'T1', task_display_mode: 'plan' });
+    const all = seenIn(w, ts);
+    for (let r = 1; r <= 6; r++) expect(count(all, new RegExp(`search query for round ${r}\\b`)), `round ${r}`).toBe(1);
+    for (const piece of pieces(report)) expect(count(all, escapeRe(piece)), piece).toBe(1);
+    // The rolled-over messages say where their open tasks went on.
+    expect(streams.slice(0, -1).some((m) => [...m.stream!.tasks.values()].some((t) => /continued below/.test(t.title)))).toBe(true);
+    // The report is in the streams, not posted a second time: the only posted markdown is the references.
+    const posted = w.slack.thread('C1', ts).filter((m) => !m.stream);
+    expect(posted.map((m) => m.blocks.map((b) => String(b.text ?? '')).join())).toEqual([expect.stringMatching(/^## References/)]);
+    const last = streams.at(-1)!;
+    expect(last.stream!.title).toMatch(/Research finished/);
+    expect(last.blocks.some((b) => b.type === 'context_actions')).toBe(true);
+    expect(w.slack.refused.filter((r) => r.error !== 'message_not_in_streaming_state')).toEqual([]);
+    expect(w.slack.rateLimited).toEqual({});
+  }, 40_000);
+
+  it('a stream Slack ends early is followed by a fresh one: no paragraph lost or repeated, no round lost', async () => {
+    // The bot expects the usual ~5 minutes; the fake ends every stream after 1.2 s: each roll-over is forced by the error.
+    w = await slackWorld({ SKIP_CLARIFICATION: 'true' }, { streaming: true, frameDelayMs: 60 });
+    w.slack.streamLifetimeMs = 1200;
+    const report = sampleReport(5, 2);
+    w.ds.script = { ...w.ds.script, rounds: 5, report, chunk: 60 };
+    const ts = nextTs();
+    await w.slack.sendEvent(w.endpoint, mentionEvent('AI in education', { ts }));
+    await expect.poll(() => finished(w, ts), { timeout: 30_000 }).toBe(true);
+
+    expect(w.slack.refused.filter((r) => r.error === 'message_not_in_streaming_state').length).toBeGreaterThanOrEqual(2);
+    const all = seenIn(w, ts);
+    for (let r = 1; r <= 5; r++) expect(count(all, new RegExp(`search query for round ${r}\\b`)), `round ${r}`).toBeGreaterThanOrEqual(1);
+    for (const piece of pieces(report)) expect(count(all, escapeRe(piece)), piece).toBe(1);
+    expect(w.slack.streams('C1', ts).at(-1)!.stream!.title).toMatch(/Research finished/);
+  }, 40_000);
+
+  it("the stream's Stop cancels the run and closes the DashScope stream", async () => {
+    w = await slackWorld({ SKIP_CLARIFICATION: 'true' }, { streaming: true, frameDelayMs: 5, stream: { tickMs: 200 } });
+    const ts = nextTs();
+    await w.slack.sendEvent(w.endpoint, mentionEvent('AI in education', { ts }));
+    await expect.poll(() => w.slack.streams('C1', ts).length).toBeGreaterThan(0);
+    await expect.poll(() => w.ds.open).toBe(1);
+    w.ds.pause();
+    w.slack.pressStop(w.slack.streams('C1', ts).at(-1)!.ts);
+    // The next append (the clock moves every 200 ms here) hears stopped_by_user; the run is cancelled like Cancel.
+    await expect.poll(() => w.ds.clientAborts).toBe(1);
+    await expect.poll(async () => (await w.bot.store.get(`slack:T1:C1:${ts}`))?.state).toBe('cancelled');
+    expect(w.slack.refused).toContainEqual({ method: 'chat.appendStream', error: 'stopped_by_user' });
+    expect(w.slack.files).toHaveLength(0);
+  });
+
+  it('a workspace answering unknown_method gets the edited progress message and the posted report, and is asked once', async () => {
+    w = await slackWorld({ SKIP_CLARIFICATION: 'true' });
+    for (const [i, topic] of ['first topic', 'second topic'].entries()) {
+      const ts = nextTs();
+      await w.slack.sendEvent(w.endpoint, mentionEvent(topic, { ts }));
+      await expect.poll(() => w.slack.files.length, { timeout: 15_000 }).toBe(i + 1);
+      await expect.poll(() => w.slack.thread('C1', ts).some((m) => /Research finished/.test(m.text))).toBe(true);
+      const all = seenIn(w, ts);
+      for (const piece of pieces(w.ds.script.report)) expect(count(all, escapeRe(piece)), piece).toBe(1);
+      expect(w.slack.streams('C1', ts)).toHaveLength(0);
+    }
+    // The first run found out; the second went straight to today's message.
+    expect(w.slack.unsupported).toEqual(['chat.startStream']);
+    expect(w.slack.callsOf('chat.update').length).toBeGreaterThan(0);
+    expect(w.slack.refused).toEqual([]);
+  });
+
+  it('a stream that stops working mid-run (feature_not_enabled) hands over to an edited message without losing the report', async () => {
+    w = await slackWorld({ SKIP_CLARIFICATION: 'true' }, { streaming: true, frameDelayMs: 5 });
+    w.slack.fail('chat.appendStream', 'feature_not_enabled');
+    const ts = nextTs();
+    await w.slack.sendEvent(w.endpoint, mentionEvent('AI in education', { ts }));
+    await expect.poll(() => w.slack.files.length, { timeout: 15_000 }).toBe(1);
+    await expect.poll(() => w.slack.thread('C1', ts).some((m) => !m.stream && /Research finished/.test(m.text))).toBe(true);
+    const all = seenIn(w, ts);
+    for (const piece of pieces(w.ds.script.report)) expect(count(all, escapeRe(piece)), piece).toBe(1);
+    // Remembered for the workspace: the next run does not try to stream.
+    const before = w.slack.callsOf('chat.startStream').length;
+    const ts2 = nextTs();
+    await w.slack.sendEvent(w.endpoint, mentionEvent('another topic', { ts: ts2, user: 'U2' }));
+    await expect.poll(() => w.slack.files.length, { timeout: 15_000 }).toBe(2);
+    expect(w.slack.callsOf('chat.startStream')).toHaveLength(before);
+  });
+
+  it("feedback clicks on the finished report are recorded, each person's last click counting", async () => {
+    w = await slackWorld({ SKIP_CLARIFICATION: 'true' }, { streaming: true });
+    const ts = nextTs();
+    await w.slack.sendEvent(w.endpoint, mentionEvent('AI in education', { ts }));
+    await expect.poll(() => finished(w, ts), { timeout: 15_000 }).toBe(true);
+    const last = w.slack.streams('C1', ts).at(-1)!;
+    await w.slack.sendAction(w.endpoint, w.slack.feedbackPayload(last, 'positive', 'U1'));
+    await expect.poll(() => w.bot.store.countFeedback()).toEqual({ good: 1, bad: 0 });
+    await w.slack.sendAction(w.endpoint, w.slack.feedbackPayload(last, 'negative', 'U1'));
+    await expect.poll(() => w.bot.store.countFeedback()).toEqual({ good: 0, bad: 1 });
+    await w.slack.sendAction(w.endpoint, w.slack.feedbackPayload(last, 'positive', 'U2'));
+    await expect.poll(() => w.bot.store.countFeedback()).toEqual({ good: 1, bad: 1 });
+    const metrics = await (await fetch(`http://127.0.0.1:${w.bot.port}/metrics`)).text();
+    expect(metrics).toMatch(/drb_report_feedback\{value="good"\} 1/);
+  });
+
+  it('a failed run offers Retry under its stream; the retried run streams into a fresh message', async () => {
+    w = await slackWorld({ SKIP_CLARIFICATION: 'true' }, { streaming: true, frameDelayMs: 2 });
+    w.ds.enqueue({ kind: 'error-frame', afterFrames: 10, status: 429, code: 'Throttling', message: 'Requests throttling triggered.' });
+    const ts = nextTs();
+    await w.slack.sendEvent(w.endpoint, mentionEvent('AI in education', { ts }));
+    await expect.poll(() => w.slack.streams('C1', ts).at(-1)?.stream?.state).toBe('stopped');
+    const failed = w.slack.streams('C1', ts).at(-1)!;
+    expect(failed.stream!.title).toMatch(/failed/i);
+    expect([...failed.stream!.tasks.values()].some((t) => t.status === 'error')).toBe(true);
+    const retry = findButton([failed], ACTIONS.retry);
+    expect(retry).toBeDefined();
+    await w.slack.sendAction(w.endpoint, w.slack.buttonPayload(retry!, ACTIONS.retry, 'U1'));
+    await expect.poll(() => finished(w, ts), { timeout: 15_000 }).toBe(true);
+    const streams = w.slack.streams('C1', ts);
+    expect(streams.length).toBeGreaterThanOrEqual(2);
+    expect(streams.at(-1)!.stream!.title).toMatch(/Research finished/);
+    for (const piece of pieces(w.ds.script.report)) expect(count(streams.at(-1)!.stream!.markdown, escapeRe(piece)), piece).toBe(1);
+  });
+
+  it('neutralises hostile model output in the streamed report', async () => {
+    w = await slackWorld({ SKIP_CLARIFICATION: 'true' }, { streaming: true });
+    w.ds.script = { ...w.ds.script, report: '# Report <!channel>\n\nHi <@U123> and <!here>, see <https://evil.example|innocent text> & more.\n\nAlso @channel and @everyone [[1]].\n\nEnd.' };
+    const ts = nextTs();
+    await w.slack.sendEvent(w.endpoint, mentionEvent('topic', { ts }));
+    await expect.poll(() => finished(w, ts), { timeout: 15_000 }).toBe(true);
+    const everything = w.slack.calls.filter((c) => c.method.startsWith('chat.')).map((c) => JSON.stringify(c.args)).join('\n');
+    expect(seenIn(w, ts)).toContain('innocent text');
+    for (const token of ['<!channel>', '<!here>', '<@U123>', '<https://evil.example|', '@channel', '@everyone']) expect(everything, token).not.toContain(token);
+  });
+
+  it('6 runs at once under the real tiers: no method answers 429 and every run ends with its report once', async () => {
+    w = await slackWorld({ SKIP_CLARIFICATION: 'true' }, { streaming: true, budget: 'production', frameDelayMs: 3 });
+    const threads = Array.from({ length: 6 }, (_, i) => ({ ts: nextTs(), channel: `C${i + 20}` }));
+    // Slack allows a burst of 4 stream starts, then ~16 a minute: the other runs show their progress at once in a
+    // posted message, which becomes their header when their stream opens.
+    const sent = Date.now();
+    await Promise.all(threads.map(({ ts, channel }, i) => w.slack.sendEvent(w.endpoint, mentionEvent(`topic ${i}`, { ts, channel, user: `U${i}` }))));
+    await expect.poll(() => threads.filter(({ ts, channel }) => w.slack.streams(channel, ts).at(-1)?.stream?.state === 'stopped').length, { timeout: 60_000 }).toBe(6);
+    expect(w.slack.rateLimited).toEqual({});
+    expect(w.slack.refused).toEqual([]);
+    expect(w.slack.files).toHaveLength(6);
+    const headers = threads.filter(({ ts, channel }) => w.slack.thread(channel, ts).some((m) => !m.stream && /progress and report below/.test(m.text)));
+    expect(headers.length).toBeGreaterThanOrEqual(2);
+    for (const { ts, channel } of threads) {
+      const first = w.slack.calls.find((c) => c.ok && c.args.channel === channel && (c.method === 'chat.startStream' || c.method === 'chat.postMessage'))!;
+      expect(first.at - sent, `first progress in ${channel}`).toBeLessThan(3000);
+      expect(w.slack.streams(channel, ts).length).toBeGreaterThanOrEqual(1);
+    }
+    for (const { ts, channel } of threads) {
+      const all = w.slack.thread(channel, ts).map(seen).join('\n');
+      for (const piece of pieces(w.ds.script.report)) expect(count(all, escapeRe(piece)), piece).toBe(1);
+    }
+  }, 90_000);
+});
