@@ -1,4 +1,6 @@
 import type { Config } from './config.js';
+import type { BudgetSettings } from './core/budget.js';
+import { LIST_PRICES } from './core/cost.js';
 import type { Logger } from './core/ports/logger.js';
 import { createAgentBackend } from './research/agent.js';
 import { createQwenBackend } from './research/qwen.js';
@@ -22,4 +24,10 @@ export function createBackend(config: Config, log?: Logger): ResearchBackend {
     model: config.research.model,
     idleTimeoutMs: config.dashscope.idleTimeoutMs,
   });
+}
+
+/** The model whose price applies, the configured price or its list price, and the monthly cap. */
+export function budgetSettings(config: Config): BudgetSettings {
+  const model = config.research.backend === 'deep-search-agent' ? 'deep-search-agent' : config.research.model;
+  return { model, price: config.price ?? LIST_PRICES[model], monthlyYuan: config.monthlyBudgetYuan };
 }

@@ -3,7 +3,7 @@ import { createInterface } from 'node:readline/promises';
 import { parseArgs } from 'node:util';
 import { ConfigError, loadConfig, MISSING_API_KEY } from './config.js';
 import { Engine } from './core/engine.js';
-import { createBackend } from './backend.js';
+import { budgetSettings, createBackend } from './backend.js';
 import { SqliteStore } from './store/sqlite.js';
 import type { Inbound } from './core/ports/chat.js';
 import { TerminalPlatform } from './platforms/terminal/output.js';
@@ -72,6 +72,8 @@ async function main(): Promise<number> {
     rules: { clarify: config.research.clarify && !values['no-clarify'], answerBy: 'anyone', maxAttempts: 1, language: config.language },
     limits: { maxConcurrent: 1, perUser: 1, dailyPerUser: 0, allowedChannels: [], allowedUsers: [] },
     format: (values.format as 'summary' | 'detailed' | undefined) ?? config.research.format,
+    // The estimated cost is shown; the monthly budget belongs to the deployed bot and its store.
+    budget: { ...budgetSettings(config), monthlyYuan: undefined },
   });
   process.once('SIGINT', () => {
     process.stdout.write('\nCancelling…\n');

@@ -16,6 +16,11 @@ const int = (min: number, max: number) =>
     .regex(/^\d+$/, 'is not a whole number')
     .transform(Number)
     .pipe(z.number().min(min, `must be at least ${min}`).max(max, `must be at most ${max}`));
+const yuan = z
+  .string()
+  .regex(/^\d+(\.\d+)?$/, 'is not an amount in yuan')
+  .transform(Number)
+  .pipe(z.number().positive('must be more than 0'));
 const httpUrl = z.url({ protocol: /^https?$/, error: 'is not an http(s) URL' });
 const list = z.string().transform((v) =>
   v
@@ -80,6 +85,9 @@ const SPECS = {
     default: 'info',
   },
   REPORTS_DIR: { schema: z.string().min(1), example: 'reports', default: 'reports' },
+  PRICE_INPUT_PER_M: { schema: yuan, example: '54' },
+  PRICE_OUTPUT_PER_M: { schema: yuan, example: '163' },
+  MONTHLY_BUDGET_YUAN: { schema: yuan, example: '500' },
 } satisfies Record<string, Spec>;
 
 export type VariableName = keyof typeof SPECS;
@@ -113,6 +121,9 @@ export interface Config {
   port: number;
   logLevel: string;
   reportsDir: string;
+  /** Yuan per million tokens, when the admin set both (otherwise the model's list price, where known). */
+  price?: { inputPerM: number; outputPerM: number };
+  monthlyBudgetYuan?: number;
 }
 
 export class ConfigError extends Error {
@@ -168,6 +179,8 @@ export function loadConfig(env: Record<string, string | undefined> = readEnviron
       requireWith('FEISHU_VERIFICATION_TOKEN', 'when FEISHU_ALLOW_TOKEN_ONLY=true and FEISHU_ENCRYPT_KEY is not set (Events & Callbacks → Encryption Strategy → Verification Token)');
     }
   }
+  if (values.PRICE_INPUT_PER_M !== undefined) requireWith('PRICE_OUTPUT_PER_M', 'when PRICE_INPUT_PER_M is set');
+  if (values.PRICE_OUTPUT_PER_M !== undefined) requireWith('PRICE_INPUT_PER_M', 'when PRICE_OUTPUT_PER_M is set');
   if (problems.length > 0) throw new ConfigError(problems);
 
   return {
@@ -219,6 +232,11 @@ export function loadConfig(env: Record<string, string | undefined> = readEnviron
     port: values.PORT,
     logLevel: values.LOG_LEVEL,
     reportsDir: values.REPORTS_DIR,
+    price:
+      values.PRICE_INPUT_PER_M !== undefined && values.PRICE_OUTPUT_PER_M !== undefined
+        ? { inputPerM: values.PRICE_INPUT_PER_M, outputPerM: values.PRICE_OUTPUT_PER_M }
+        : undefined,
+    monthlyBudgetYuan: values.MONTHLY_BUDGET_YUAN,
   };
 }
 

@@ -1,3 +1,5 @@
+import type { Budget } from './budget.js';
+import { formatYuan } from './cost.js';
 import { strings } from './i18n.js';
 import type { ThreadStore } from './ports/store.js';
 import type { Telemetry } from './ports/telemetry.js';
@@ -15,7 +17,8 @@ export interface Limits {
 const REFUSAL_NOTICES_PER_MINUTE = 3;
 
 export type Verdict =
-  | { ok: true; state: ThreadState }
+  /** `warn`: admitted, and the person should hear that the monthly budget is nearly spent. */
+  | { ok: true; state: ThreadState; warn?: string }
   /** Refused: `text` says why; `tell` is false once the person has been told often enough this minute. */
   | { ok: false; text: string; tell: boolean }
   /** The thread changed elsewhere since it was read. */
@@ -39,6 +42,7 @@ export class Admission {
     private readonly limits: Limits,
     private readonly clock: () => number,
     private readonly telemetry: Telemetry,
+    private readonly budget?: Budget,
   ) {}
 
   /** Saves `next` if it is admitted. `write` wraps the store step (so a failure is reported like any write). */
@@ -47,10 +51,12 @@ export class Admission {
     const { allowedChannels, allowedUsers, perUser, dailyPerUser } = this.limits;
     if (allowedChannels.length > 0 && !allowedChannels.includes(next.channel)) return this.refuse(next, t.notAllowedChannel);
     if (allowedUsers.length > 0 && !allowedUsers.includes(next.requester)) return this.refuse(next, t.notAllowedUser);
+    const standing = (await this.budget?.standing()) ?? { level: 'ok' as const };
+    if (standing.level === 'spent') return this.refuse(next, t.budgetSpent(formatYuan(standing.limit)));
     const now = this.clock();
     const rule = { busy: RUNNING_STATES, perUser, dailyLimit: dailyPerUser, countDaily: prev?.state !== 'awaiting_answer', day: utcDay(now) };
     const admission = await write('admit request', () => this.store.admit(next, rule));
-    if (admission.ok) return admission;
+    if (admission.ok) return standing.level === 'warn' ? { ...admission, warn: t.budgetWarning(formatYuan(standing.spent), formatYuan(standing.limit)) } : admission;
     if (admission.reason === 'per-user') return this.refuse(next, t.perUserLimit(perUser));
     if (admission.reason === 'daily') return this.refuse(next, t.dailyLimit(dailyPerUser));
     return { ok: false, tell: false };

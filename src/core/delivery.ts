@@ -4,6 +4,7 @@ import type { Platform, ThreadKey, View } from './ports/chat.js';
 import type { Logger } from './ports/logger.js';
 import type { Telemetry } from './ports/telemetry.js';
 import type { ThreadState } from './ports/thread.js';
+import type { Budget } from './budget.js';
 import { buildReport } from './report.js';
 
 /**
@@ -17,6 +18,8 @@ export class Delivery {
     private readonly log: Logger,
     private readonly telemetry: Telemetry,
     private readonly retryDelaysMs: number[] = [1000, 4000],
+    /** The report's footer shows the estimated cost. */
+    private readonly budget?: Budget,
   ) {}
 
   /** Posts a view, retrying with backoff; after a restart, first adopts a post that went out unrecorded. */
@@ -39,7 +42,10 @@ export class Delivery {
   /** Delivers the next report part (skipping one that went out unrecorded before a restart). */
   async reportPart(platform: Platform, s: ThreadState, resume = false): Promise<Input | void> {
     if (!s.result) return;
-    const report = buildReport({ ...s.result, topic: s.topic, usage: s.usage, referencesHeading: strings(s.lang).referencesHeading });
+    const t = strings(s.lang);
+    const cost = this.budget?.format(s.usage);
+    const text = { referencesHeading: t.referencesHeading, notVisited: t.notVisited, footer: t.reportFooter };
+    const report = buildReport({ ...s.result, topic: s.topic, usage: s.usage, cost, text });
     const parts = platform.reportParts(s.key, report, s.lang);
     const i = s.reportDelivered ?? 0;
     const part = parts[i];

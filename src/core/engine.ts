@@ -1,4 +1,5 @@
 import { Admission, type Limits } from './admission.js';
+import { Budget, type BudgetSettings } from './budget.js';
 import { transition, type Effect, type Input, type Rules } from './conversation.js';
 import { Delivery } from './delivery.js';
 import { detectLang, strings } from './i18n.js';
@@ -12,6 +13,7 @@ import type { Progress } from './progress.js';
 import { runResearch } from './research-run.js';
 import { RunQueue } from './run-queue.js';
 import { StoreGuard, StoreWriteError } from './store-guard.js';
+import { ThreadLocks } from './thread-locks.js';
 import { clarifyView, progressView } from './views.js';
 
 export interface EngineOptions {
@@ -29,6 +31,8 @@ export interface EngineOptions {
   progressIntervalMs?: number;
   /** Waits before each retry of a post that failed (the question, the progress message, a report part). */
   postRetryDelaysMs?: number[];
+  /** The research model, its price and the monthly budget, for the estimated cost. */
+  budget?: BudgetSettings;
   telemetry?: Telemetry;
 }
 
@@ -44,12 +48,13 @@ export class Engine {
   private readonly admission: Admission;
   private readonly guard: StoreGuard;
   private readonly delivery: Delivery;
+  private readonly budget: Budget;
   private readonly rules: Rules;
   private readonly clock: () => number;
   private readonly log: Logger;
   private readonly telemetry: Telemetry;
   private readonly live = new Map<ThreadKey, Progress>();
-  private readonly locks = new Map<ThreadKey, Promise<unknown>>();
+  private readonly locks = new ThreadLocks();
   private stopping = false;
 
   constructor(private readonly opts: EngineOptions) {
@@ -60,8 +65,9 @@ export class Engine {
     this.telemetry = opts.telemetry ?? noTelemetry;
     this.rules = { ...opts.rules, files: opts.backend.files };
     this.guard = new StoreGuard(this.log);
-    this.delivery = new Delivery(this.clock, this.log, this.telemetry, opts.postRetryDelaysMs);
-    this.admission = new Admission(this.store, opts.limits, this.clock, this.telemetry);
+    this.budget = new Budget(this.store, this.clock, this.telemetry, opts.budget ?? { model: opts.backend.name });
+    this.delivery = new Delivery(this.clock, this.log, this.telemetry, opts.postRetryDelaysMs, this.budget);
+    this.admission = new Admission(this.store, opts.limits, this.clock, this.telemetry, this.budget);
     this.queue = new RunQueue(opts.limits.maxConcurrent, (key, signal) => this.execute(key, signal), (key, err) => this.log.error({ thread: key, err }, 'research job failed'));
   }
 
@@ -154,18 +160,11 @@ export class Engine {
     }
     this.queue.abortAll();
     await this.queue.onIdle();
-    await Promise.allSettled([...this.locks.values()]);
+    await this.locks.settled();
   }
 
-  private async locked<T>(key: ThreadKey, f: () => Promise<T>): Promise<T> {
-    const prev = this.locks.get(key) ?? Promise.resolve();
-    const next = prev.then(f, f);
-    const tail = next.catch(() => undefined);
-    this.locks.set(key, tail);
-    void tail.then(() => {
-      if (this.locks.get(key) === tail) this.locks.delete(key);
-    });
-    return next;
+  private locked<T>(key: ThreadKey, f: () => Promise<T>): Promise<T> {
+    return this.locks.run(key, f);
   }
 
   /** One transition under the lock: admitted (when it starts a billed run) and stored, then its effects run. */
@@ -183,6 +182,7 @@ export class Engine {
           return s;
         }
         state = verdict.state;
+        if (verdict.warn) await this.safePost(platform, key, { kind: 'notice', lang: next.lang, text: verdict.warn });
       } else {
         state = await this.save(next);
         if (!state) return s;
@@ -231,7 +231,7 @@ export class Engine {
       case 'post-progress':
         this.live.delete(s.key);
         // The run is enqueued right after this view is posted: show the place it will take.
-        return this.delivery.post(platform, s, 'progress', progressView(s, undefined, this.queue.position(s.key) ?? this.queue.positionIfAdded(s.requester)), effect.resume);
+        return this.delivery.post(platform, s, 'progress', progressView(s, undefined, { position: this.queue.position(s.key) ?? this.queue.positionIfAdded(s.requester) }), effect.resume);
       case 'show-clarify':
         if (s.clarifyMessageId) await platform.update(s.key, s.clarifyMessageId, clarifyView(s), true);
         return;
@@ -253,8 +253,9 @@ export class Engine {
 
   private async showProgress(platform: Platform, s: ThreadState, final: boolean): Promise<void> {
     if (!s.progressMessageId) return;
-    const words = s.state === 'done' ? s.words : undefined;
-    await platform.update(s.key, s.progressMessageId, progressView(s, this.live.get(s.key), this.queue.position(s.key), words), final);
+    const live = this.live.get(s.key);
+    const extra = { position: this.queue.position(s.key), words: s.state === 'done' ? s.words : undefined, cost: this.budget.format(live?.usage ?? s.usage) };
+    await platform.update(s.key, s.progressMessageId, progressView(s, live, extra), final);
     if (final) this.live.delete(s.key);
   }
 
@@ -288,11 +289,12 @@ export class Engine {
     if (!started || !isActive(started.state) || !started.running) return;
     const platform = this.platforms.get(started.platform)!;
     const opts = { backend: this.opts.backend, format: this.opts.format, clock: this.clock, log: this.log, telemetry: this.telemetry, progressIntervalMs: this.opts.progressIntervalMs ?? 1000 };
-    const end = await runResearch(opts, started, platform, signal, {
+    const { input: end, usage } = await runResearch(opts, started, platform, signal, {
       progress: (p) => this.live.set(key, p),
       show: () => void this.store.get(key).then((cur) => (cur?.state === 'researching' ? this.showProgress(platform, cur, false) : undefined)),
       direct: () => inLock(() => ({ type: 'direct', now: this.clock() })),
     });
+    await this.guard.write('record spend', key, () => this.budget.record(usage)).catch(() => undefined);
     if (end) await inLock(() => end);
   }
 }

@@ -1,3 +1,5 @@
+import type { CitationCheck } from './citations.js';
+import type { Usage } from './ports/research.js';
 import type { FailureCode, Lang } from './ports/thread.js';
 
 export type { FailureCode, Lang };
@@ -51,7 +53,24 @@ const en = {
     `${name} is ${megabytes(size)}; an attached file can be at most ${megabytes(max)}. Mention me again without it or with a smaller file.`,
   unsupported: 'I can read text and rich-text messages (images once they are supported). Send me your topic as text.',
   couldNotSave: 'I could not save this, so nothing was started. Please try again in a minute; if it keeps happening, tell an admin.',
+  budgetWarning: (spent: string, limit: string) => `Heads-up: this month's research budget is 80% used (an estimated ${spent} of ${limit}).`,
+  budgetSpent: (limit: string) =>
+    `This month's research budget (${limit}, estimated) is used up, so no new research can start until next month (UTC). The admin who deploys the bot can raise MONTHLY_BUDGET_YUAN.`,
+  cost: (cost: string) => `≈ ${cost}`,
   referencesHeading: 'References',
+  notVisited: 'not among the visited sources',
+  reportFooter: (c: CitationCheck, usage: Usage | undefined, cost: string | undefined) =>
+    [
+      `${c.cited} source${c.cited === 1 ? '' : 's'} cited of ${c.sources}`,
+      c.visited === 0
+        ? 'not checked: the research reported no visited pages'
+        : c.unvisited.length === 0
+          ? `all checked against the ${c.visited} pages the research visited`
+          : `checked against the ${c.visited} pages the research visited: ${c.unvisited.length} not among them (marked)`,
+      ...(c.unknown.length ? [`${c.unknown.length} citation${c.unknown.length === 1 ? '' : 's'} without a source`] : []),
+      ...(usage ? [`${(usage.inputTokens + usage.outputTokens).toLocaleString('en')} tokens`] : []),
+      ...(cost ? [`estimated cost ${cost}`] : []),
+    ].join(' · '),
   reportFileTitle: 'Full report (Markdown)',
   continuedBelow: 'continued below',
   statusPhase: { starting: 'is starting the research…', planning: 'is planning the research…', searching: 'is searching the web…', writing: 'is writing the report…' } as Record<string, string>,
@@ -119,7 +138,23 @@ const zh: Strings = {
   fileTooLarge: (name, size, max) => `${name} 大小为 ${megabytes(size)}，附件最大 ${megabytes(max)}。请去掉它或换一个更小的文件后重新 @我。`,
   unsupported: '我能读取文字和富文本消息（图片将在支持后可用）。请用文字发送研究主题。',
   couldNotSave: '无法保存，本次请求没有开始。请稍后重试；如果反复出现，请联系管理员。',
+  budgetWarning: (spent, limit) => `提醒：本月研究预算已用 80%（估算 ${spent}，共 ${limit}）。`,
+  budgetSpent: (limit) => `本月研究预算（估算 ${limit}）已用完，下个月（UTC）之前无法开始新的研究。部署机器人的管理员可以调高 MONTHLY_BUDGET_YUAN。`,
+  cost: (cost) => `≈ ${cost}`,
   referencesHeading: '参考资料',
+  notVisited: '不在研究访问过的来源中',
+  reportFooter: (c, usage, cost) =>
+    [
+      `引用了 ${c.sources} 个来源中的 ${c.cited} 个`,
+      c.visited === 0
+        ? '未核对：研究未报告访问过的网页'
+        : c.unvisited.length === 0
+          ? `均已与研究访问过的 ${c.visited} 个网页核对`
+          : `已与研究访问过的 ${c.visited} 个网页核对：${c.unvisited.length} 个不在其中（已标注）`,
+      ...(c.unknown.length ? [`${c.unknown.length} 处引用没有对应来源`] : []),
+      ...(usage ? [`${usage.inputTokens + usage.outputTokens} tokens`] : []),
+      ...(cost ? [`估算费用 ${cost}`] : []),
+    ].join(' · '),
   reportFileTitle: '完整报告（Markdown）',
   continuedBelow: '见下一条',
   statusPhase: { starting: '正在开始研究…', planning: '正在规划研究…', searching: '正在网络搜索…', writing: '正在撰写报告…' },

@@ -74,10 +74,10 @@ function roundLines(p: Progress, live: boolean, t: Strings, m: Marks): string {
 
 function stats(p: Progress, view: ProgressView, t: Strings): string {
   const elapsed = t.elapsed(elapsedSeconds(p));
-  if (view.state === 'done' && view.words !== undefined) return t.doneSummary(elapsed, p.sources, view.words);
-  const parts = [t.sources(p.sources), elapsed];
-  if (p.usage) parts.push(t.tokens(p.usage.inputTokens + p.usage.outputTokens));
-  return parts.join(' · ');
+  const tokens = p.usage ? [t.tokens(p.usage.inputTokens + p.usage.outputTokens)] : [];
+  const cost = view.cost ? [t.cost(view.cost)] : [];
+  if (view.state === 'done' && view.words !== undefined) return [t.doneSummary(elapsed, p.sources, view.words), ...tokens, ...cost].join(' · ');
+  return [t.sources(p.sources), elapsed, ...tokens, ...cost].join(' · ');
 }
 
 export function clip(text: string, max: number): string {

@@ -1,5 +1,21 @@
 import type { Reference, ReportFile, Usage } from './ports/research.js';
 import { blocks, isHttpUrl, keepHttpLinks, mapProse, sliceChars } from '../common/markdown.js';
+import { checkCitations, type CitationCheck } from './citations.js';
+
+/** The words a report adds around the model's text, in the thread's language (see i18n). */
+export interface ReportText {
+  referencesHeading: string;
+  /** The flag on a source the research never visited. */
+  notVisited: string;
+  /** The closing line: citations and how they were checked, tokens and cost. */
+  footer(check: CitationCheck, usage: Usage | undefined, cost: string | undefined): string;
+}
+
+const ENGLISH: ReportText = {
+  referencesHeading: 'References',
+  notVisited: 'not among the visited sources',
+  footer: (c) => `${c.cited} citations, ${c.sources} sources.`,
+};
 
 export interface Report {
   title: string;
@@ -13,6 +29,7 @@ export interface Report {
   markdown: string;
   wordCount: number;
   usage?: Usage;
+  check: CitationCheck;
   /** Further files to attach beside the Markdown (the agent's HTML rendering). */
   files: ReportFile[];
 }
@@ -51,11 +68,12 @@ export function linkCitations(markdown: string, references: Reference[]): string
   );
 }
 
-export function referencesMarkdown(references: Reference[], heading: string): string {
+export function referencesMarkdown(references: Reference[], heading: string, flagged: ReadonlySet<number> = new Set(), flag = ''): string {
   if (references.length === 0) return '';
   const lines = references.map((r) => {
     const label = linkLabel(r.title) || linkLabel(r.url);
-    return isHttpUrl(r.url) ? `${r.index}. [${label}](${linkTarget(r.url)})` : `${r.index}. ${label}`;
+    const line = isHttpUrl(r.url) ? `${r.index}. [${label}](${linkTarget(r.url)})` : `${r.index}. ${label}`;
+    return flagged.has(r.index) ? `${line} ⚠️ *${flag}*` : line;
   });
   // A title is text from the web: any link it spells out goes through the policy too.
   return keepHttpLinks(`## ${heading}\n\n${lines.join('\n')}\n`);
@@ -91,25 +109,38 @@ function lastContentIndex(tokens: { type: string }[]): number {
   return 0;
 }
 
+/**
+ * The report people get: citations linked, checked against the pages the research visited (`visited`; a source
+ * never visited is flagged in the references, nothing is dropped), and a closing line with the counts, the
+ * tokens and the estimated cost.
+ */
 export function buildReport(input: {
   answer: string;
   references: Reference[];
   topic: string;
   usage?: Usage;
-  referencesHeading?: string;
+  /** Estimated cost, formatted (`¥1.26`); left out when the price is unknown. */
+  cost?: string;
+  visited?: string[];
+  text?: ReportText;
   files?: ReportFile[];
 }): Report {
+  const text = input.text ?? ENGLISH;
   const references = [...input.references].sort((a, b) => a.index - b.index);
+  const check = checkCitations(input.answer, references, input.visited);
   const body = linkCitations(keepHttpLinks(input.answer.trim()), references);
-  const refs = referencesMarkdown(references, input.referencesHeading ?? 'References');
+  const list = referencesMarkdown(references, text.referencesHeading, new Set(check.unvisited), text.notVisited);
+  const footer = `*${text.footer(check, input.usage, input.cost)}*`;
+  const refs = list ? `${list}\n${footer}\n` : `${footer}\n`;
   return {
     title: titleOf(input.answer, input.topic),
     body,
     references,
     referencesMarkdown: refs,
-    markdown: refs ? `${body}\n\n${refs}` : `${body}\n`,
+    markdown: `${body}\n\n${refs}`,
     wordCount: countWords(input.answer),
     usage: input.usage,
+    check,
     files: input.files ?? [],
   };
 }

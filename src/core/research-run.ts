@@ -1,7 +1,7 @@
 import type { Input } from './conversation.js';
 import type { Platform } from './ports/chat.js';
 import type { Logger } from './ports/logger.js';
-import { ResearchError, type AttachedFile, type ReportFormat, type ResearchBackend, type ResearchRequest } from './ports/research.js';
+import { ResearchError, type AttachedFile, type ReportFormat, type ResearchBackend, type ResearchRequest, type Usage } from './ports/research.js';
 import type { Telemetry } from './ports/telemetry.js';
 import type { Result, ThreadState } from './ports/thread.js';
 import { advance, isMilestone, startProgress, type Progress } from './progress.js';
@@ -33,16 +33,26 @@ export interface RunHooks {
  * backend's events into progress, throttled on the injected clock, and maps the end (answer or error) to the
  * input the conversation takes next. Undefined when the run was aborted (cancelled, or left for recovery).
  */
-export async function runResearch(opts: ResearchRunOptions, start: ThreadState, platform: Platform, signal: AbortSignal, hooks: RunHooks): Promise<Input | undefined> {
+/** How a run ended (undefined input: aborted) and the tokens it used, billed whatever the end. */
+export interface RunEnd {
+  input?: Input;
+  usage?: Usage;
+}
+
+export async function runResearch(opts: ResearchRunOptions, start: ThreadState, platform: Platform, signal: AbortSignal, hooks: RunHooks): Promise<RunEnd> {
   let s = start;
   const throttle = new ProgressThrottle(opts.progressIntervalMs, opts.clock);
   let progress = startProgress(opts.clock());
+  let usage: Usage | undefined;
   const result: Result = { answer: '', references: [] };
+  const visited = new Set<string>();
   try {
     for await (const e of opts.backend.run(await request(opts, s, platform), signal)) {
       if (e.type === 'answer') result.answer += e.delta;
       else if (e.type === 'references') result.references.push(...e.references);
       else if (e.type === 'files') Object.assign(result, { files: e.files, filePath: e.filePath });
+      else if (e.type === 'sites') for (const site of e.sites) visited.add(site.url);
+      if (e.type === 'usage' || (e.type === 'done' && e.usage)) usage = e.usage;
       const direct = (e.type === 'phase' && e.phase === 'searching') || (e.type === 'done' && e.report === true);
       if (s.step === 1 && direct) s = (await hooks.direct()) ?? s;
       if (s.step === 2) {
@@ -53,13 +63,14 @@ export async function runResearch(opts: ResearchRunOptions, start: ThreadState, 
         throttle.changed(milestone, hooks.show);
       }
     }
-    if (progress.usage) opts.telemetry.tokensUsed(progress.usage);
+    if (usage) opts.telemetry.tokensUsed(usage);
+    if (visited.size > 0) result.visited = [...visited];
     const now = opts.clock();
-    return s.step === 1 ? { type: 'clarified', question: result.answer.trim(), now } : { type: 'answered', result, usage: progress.usage, now };
+    return { usage, input: s.step === 1 ? { type: 'clarified', question: result.answer.trim(), now } : { type: 'answered', result, usage, now } };
   } catch (err) {
     // Cancelled by the person (already recorded) or by shutdown (left for recovery).
-    if (signal.aborted) return undefined;
-    return failure(opts, s, err);
+    if (signal.aborted) return { usage };
+    return { usage, input: failure(opts, s, err) };
   } finally {
     throttle.stop();
   }

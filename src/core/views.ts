@@ -18,15 +18,16 @@ export function clarifyView(s: ThreadState): View {
   };
 }
 
-export function progressView(s: ThreadState, progress: Progress | undefined, position?: number, words?: number): View {
+export function progressView(s: ThreadState, progress: Progress | undefined, extra: { position?: number; words?: number; cost?: string } = {}): View {
   return {
     kind: 'progress',
     lang: s.lang,
     topic: s.topic,
     state: s.state,
     progress,
-    position: s.state === 'queued' ? position : undefined,
+    position: s.state === 'queued' ? extra.position : undefined,
     failure: s.state === 'failed' ? s.failure : undefined,
-    words,
+    words: extra.words,
+    cost: extra.cost,
   };
 }

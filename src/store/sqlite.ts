@@ -28,6 +28,8 @@ const MIGRATIONS: string[] = [
      SELECT json_extract(data, '$.progressMessageId'), key FROM threads WHERE json_extract(data, '$.progressMessageId') IS NOT NULL;`,
   // Each person's latest feedback on a report.
   `CREATE TABLE feedback (thread TEXT NOT NULL, user TEXT NOT NULL, value TEXT NOT NULL, at INTEGER NOT NULL, PRIMARY KEY (thread, user));`,
+  // Estimated DashScope spend per calendar month (UTC), for MONTHLY_BUDGET_YUAN.
+  `CREATE TABLE spend (month TEXT PRIMARY KEY, yuan REAL NOT NULL);`,
 ];
 
 /** The embedded default store (`STORE_URL=sqlite:path`): one file, WAL, synchronous writes. */
@@ -59,6 +61,8 @@ export class SqliteStore implements ThreadStore {
       message: this.db.prepare('INSERT OR IGNORE INTO messages (id, key) VALUES (?, ?)'),
       threadOfMessage: this.db.prepare<[string], { key: string }>('SELECT key FROM messages WHERE id = ?'),
       feedback: this.db.prepare('INSERT INTO feedback (thread, user, value, at) VALUES (?, ?, ?, ?) ON CONFLICT(thread, user) DO UPDATE SET value = excluded.value, at = excluded.at'),
+      addSpend: this.db.prepare('INSERT INTO spend (month, yuan) VALUES (?, ?) ON CONFLICT(month) DO UPDATE SET yuan = yuan + excluded.yuan'),
+      spentIn: this.db.prepare<[string], { yuan: number }>('SELECT yuan FROM spend WHERE month = ?'),
       countFeedback: this.db.prepare<[], { value: Feedback; n: number }>('SELECT value, COUNT(*) AS n FROM feedback GROUP BY value'),
     };
     // IMMEDIATE: the write lock is taken before the counts are read, so no other process can slip in between.
@@ -114,6 +118,14 @@ export class SqliteStore implements ThreadStore {
     const counts: Record<Feedback, number> = { good: 0, bad: 0 };
     for (const row of this.stmts.countFeedback.all()) counts[row.value] = row.n;
     return counts;
+  }
+
+  async addSpend(month: string, yuan: number): Promise<void> {
+    this.stmts.addSpend.run(month, yuan);
+  }
+
+  async spentIn(month: string): Promise<number> {
+    return this.stmts.spentIn.get(month)?.yuan ?? 0;
   }
 
   async threadOfMessage(messageId: string): Promise<string | undefined> {

@@ -2,6 +2,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Limits } from '../../src/core/admission.js';
+import type { BudgetSettings } from '../../src/core/budget.js';
 import { Engine } from '../../src/core/engine.js';
 import type { Rules } from '../../src/core/conversation.js';
 import { noTelemetry, type Telemetry } from '../../src/core/ports/telemetry.js';
@@ -22,7 +23,7 @@ export function tempDbPath(): string {
 /** An engine over a SQLite file, the real qwen client and the fake DashScope, with a recording platform. */
 export function makeEngine(
   fake: FakeDashScope,
-  opts: { dbPath?: string; rules?: Partial<Rules>; limits?: Partial<Limits>; platform?: RecordingPlatform; backend?: ResearchBackend; telemetry?: Partial<Telemetry> } = {},
+  opts: { dbPath?: string; rules?: Partial<Rules>; limits?: Partial<Limits>; platform?: RecordingPlatform; backend?: ResearchBackend; telemetry?: Partial<Telemetry>; budget?: BudgetSettings; clock?: () => number } = {},
 ) {
   const store = new SqliteStore(opts.dbPath ?? tempDbPath());
   const platform = opts.platform ?? new RecordingPlatform();
@@ -38,6 +39,8 @@ export function makeEngine(
     progressIntervalMs: 20,
     postRetryDelaysMs: [5, 20],
     telemetry: { ...noTelemetry, ...opts.telemetry },
+    budget: opts.budget,
+    clock: opts.clock,
   });
   return { engine, store, platform };
 }

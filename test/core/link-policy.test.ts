@@ -152,7 +152,7 @@ describe('one link policy: http and https only, for every link form', () => {
       ],
     });
     expect(r.body).toBe('One \\[1\\], two \\[2\\], three [\\[3\\]](https://ok.example/ "Ends with a backslash \\\\").');
-    expect(r.referencesMarkdown).toBe('## References\n\n1. Evil\n2. https://leading.space\n3. [Ends with a backslash \\\\](https://ok.example/)\n');
+    expect(r.referencesMarkdown).toBe('## References\n\n1. Evil\n2. https://leading.space\n3. [Ends with a backslash \\\\](https://ok.example/)\n\n*3 citations, 3 sources.*\n');
     expect(tokens(r.body).filter((t) => t.type === 'link').map((t) => (t as { title?: string }).title)).toEqual(['Ends with a backslash \\']);
   });
 });

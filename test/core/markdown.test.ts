@@ -51,7 +51,8 @@ describe('report', () => {
     expect(r.body).toContain(`A [\\[1\\]](https://a.example/ "A 'quoted'") and [\\[1\\]](https://a.example/ "A 'quoted'")[\\[2\\]](https://b.example/x_%28y%29 "B") and \\[9\\].`);
     expect(r.body).toContain('`[[1]]` stays.');
     expect(r.body).toContain('```\n[[2]]\n```');
-    expect(r.referencesMarkdown).toBe('## References\n\n1. [A "quoted"](https://a.example/)\n2. [B](https://b.example/x_%28y%29)\n');
+    expect(r.referencesMarkdown).toBe('## References\n\n1. [A "quoted"](https://a.example/)\n2. [B](https://b.example/x_%28y%29)\n\n*3 citations, 2 sources.*\n');
+    expect(r.check).toMatchObject({ cited: 3, sources: 2, unknown: [9] });
     expect(r.markdown.endsWith(r.referencesMarkdown)).toBe(true);
     expect(r.wordCount).toBeGreaterThan(5);
   });

@@ -64,7 +64,13 @@ export function agentResearchFrames(script: ResearchScript, report: string, link
       frame({
         role: 'tool',
         extra: { group: 'planning', step: 'tool_calling_web_search', step_change: 'tool_return' },
-        content: JSON.stringify({ results: Array.from({ length: script.sitesPerRound }, (_, i) => ({ title: `Result ${i + 1} of ${id}`, url: `https://agent-${id}-${i + 1}.example.com/`, snippet: 'snippet' })) }),
+        // The last search finds the pages the report cites, as a real research does.
+        content: JSON.stringify({
+          results:
+            id === script.rounds
+              ? script.references.slice(0, script.sitesPerRound).map((r) => ({ title: r.title, url: r.url, snippet: 'snippet' }))
+              : Array.from({ length: script.sitesPerRound }, (_, i) => ({ title: `Result ${i + 1} of ${id}`, url: `https://agent-${id}-${i + 1}.example.com/`, snippet: 'snippet' })),
+        }),
       }),
     );
   }

@@ -100,7 +100,11 @@ function planFrames(b: FrameBuilder, script: ResearchScript): void {
   b.push('ResearchPlanning', 'finished', '');
 }
 
+/** The sites a round finds; the last round finds the pages the report will cite (as a real research does), up to its share. */
 function roundSites(script: ResearchScript, id: number) {
+  if (id === script.rounds && script.references.length > 0) {
+    return script.references.slice(0, script.sitesPerRound).map((r) => ({ description: `About ${r.title}`, title: r.title, favicon: '', url: r.url }));
+  }
   return Array.from({ length: script.sitesPerRound }, (_, i) => ({
     description: `Summary of page ${i + 1} for round ${id}`,
     title: `Page ${i + 1} of round ${id}`,

@@ -79,6 +79,8 @@ export type View =
       failure?: { code: FailureCode; detail?: string; retryable: boolean };
       /** Words in the report, once done. */
       words?: number;
+      /** The run's estimated cost so far (`¥1.26`), when the price is known. */
+      cost?: string;
     }
   | { kind: 'notice'; lang: Lang; text: string };
 

@@ -27,6 +27,9 @@ export interface ThreadStore {
   saveFeedback(thread: string, user: string, value: Feedback, now: number): Promise<void>;
   /** Feedback by value: each person's latest click per thread. */
   countFeedback(): Promise<Record<Feedback, number>>;
+  /** Adds a run's estimated cost to a month's spend (`YYYY-MM`, UTC). */
+  addSpend(month: string, yuan: number): Promise<void>;
+  spentIn(month: string): Promise<number>;
   /** The thread a bot message (clarify or progress) belongs to, by the message id the platform gave. */
   threadOfMessage(messageId: string): Promise<string | undefined>;
   /** Threads by state, for metrics. */

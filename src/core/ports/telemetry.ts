@@ -8,6 +8,8 @@ export interface Telemetry {
   requestRefused(): void;
   /** A message (question or progress) that could not be posted, even after retries. */
   postFailed(view: string): void;
+  /** A run's estimated cost in yuan. */
+  costYuan(model: string, yuan: number): void;
 }
 
 export const noTelemetry: Telemetry = {
@@ -15,4 +17,5 @@ export const noTelemetry: Telemetry = {
   tokensUsed() {},
   requestRefused() {},
   postFailed() {},
+  costYuan() {},
 };

@@ -64,6 +64,8 @@ export interface Result {
   references: { index: number; url: string; title: string; description: string }[];
   /** Files the backend made beside the report (the agent's HTML), and where it keeps them. */
   files?: ReportFile[];
+  /** Every page the research visited: the references are checked against them. */
+  visited?: string[];
   filePath?: string;
 }
 
