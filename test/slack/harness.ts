@@ -1,7 +1,7 @@
 import { startBot, type Bot } from '../../src/bot.js';
 import { loadConfig } from '../../src/config.js';
 import { DEFAULT_BUDGET, type EditBudget } from '../../src/platforms/slack/editor.js';
-import type { StreamSettings } from '../../src/platforms/slack/streams.js';
+import type { StreamSettings } from '../../src/platforms/slack/stream-settings.js';
 import { tempDbPath } from '../core/harness.js';
 import { FakeDashScope } from '../fakes/dashscope.js';
 import { FakeSlack, TEAM, type FakeMessage } from '../fakes/slack.js';

@@ -9,7 +9,10 @@ import type { ResearchEvent } from '../../src/core/ports/research.js';
 import { ACTIONS } from '../../src/platforms/slack/blocks.js';
 import { fromFeedback } from '../../src/platforms/slack/inbound.js';
 import { finalBlocks, planTitle, streamContent, type ProgressView } from '../../src/platforms/slack/stream-view.js';
-import { DEFAULT_STREAM_SETTINGS, fitBlocks, reconcile, RunStream, type StreamCall, type StreamSettings } from '../../src/platforms/slack/streams.js';
+import { RunStream } from '../../src/platforms/slack/run-stream.js';
+import type { StreamCall } from '../../src/platforms/slack/stream-call.js';
+import { DEFAULT_STREAM_SETTINGS, type StreamSettings } from '../../src/platforms/slack/stream-settings.js';
+import { fitBlocks, reconcile } from '../../src/platforms/slack/stream-text.js';
 
 const THREAD = 'slack:T1:C1:1700000000.000100';
 const T0 = 1_700_000_000_000;

@@ -8,7 +8,8 @@ import { SlackEditor, type EditBudget } from './editor.js';
 import { fromAction, fromFeedback, fromMention, fromMessage, type SlackMessageEvent } from './inbound.js';
 import { SlackPlatform } from './outbound.js';
 import { slackFailure } from './errors.js';
-import { SlackStreams, type StreamSettings } from './streams.js';
+import type { StreamSettings } from './stream-settings.js';
+import { SlackStreams } from './streams.js';
 
 /** Per HTTP request to the Web API (each retry has its own); file uploads of long reports fit well within it. */
 const REQUEST_TIMEOUT_MS = 30_000;

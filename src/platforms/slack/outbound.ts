@@ -2,34 +2,22 @@ import type { WebClient } from '@slack/web-api';
 import type { Lang } from '../../core/i18n.js';
 import type { Logger } from '../../core/ports/logger.js';
 import { splitMarkdown } from '../../common/markdown.js';
-import { reportFiles, type Report } from '../../core/report.js';
-import { boundedDownload, DownloadError, formatBytes } from '../../common/download.js';
+import type { Report } from '../../core/report.js';
 import { PlatformStats, type DownloadLimits, type FileRef, type Inbound, type Platform, type PostTag, type ReportPart, type ThreadKey, type View } from '../../core/ports/chat.js';
-import { strings } from '../../core/i18n.js';
 import { renderHeader, renderView } from './blocks.js';
+import { downloadFile } from './download.js';
 import type { SlackEditor } from './editor.js';
 import { clip } from '../../core/progress-text.js';
-import { escapeMrkdwn, escapePlain, neutraliseMarkdown } from './escape.js';
+import { escapeMrkdwn, escapePlain } from './escape.js';
 import { parseThreadKey } from './thread-key.js';
 import { slackFailure } from './errors.js';
-import { SlackStreams, type RunStream } from './streams.js';
+import { reportParts, type SlackReportPart } from './report-parts.js';
+import type { RunStream } from './run-stream.js';
+import { SlackStreams } from './streams.js';
+import { ThreadStatus } from './thread-status.js';
 
-/** Markdown per message: Slack allows 12,000 characters across a message's markdown blocks. */
-export const REPORT_PART_MAX = 11_000;
-/** assistant.threads.setStatus lapses after two minutes without a message. */
-const STATUS_REFRESH_MS = 90_000;
 /** Message metadata naming the bot's own posts, so one that went out just before a crash can be found again. */
 const POST_EVENT = 'drb_post';
-
-/** Where a part of the report body sits in the whole body (as neutralised for Slack), so a live stream can show it. */
-interface BodySpan {
-  full: string;
-  start: number;
-  end: number;
-}
-
-type SlackReportPart = ReportPart &
-  ({ kind: 'markdown'; markdown: string; fallback: string; body?: BodySpan | null } | { kind: 'file'; name: string; title: string; content: string; markdown: boolean });
 
 /** Requesters remembered per thread, for the stream's recipient; the oldest are forgotten beyond this. */
 const REQUESTERS_KEPT = 10_000;
@@ -38,9 +26,7 @@ export class SlackPlatform implements Platform {
   readonly name = 'slack';
   /** What each edited message last showed, so that a change of phase or state goes to the front. */
   private readonly shown = new Map<string, string>();
-  private readonly statusTimers = new Map<ThreadKey, NodeJS.Timeout>();
-  /** The status the core set, and the phase the thread's progress is in, for the status kept alive. */
-  private readonly statuses = new Map<ThreadKey, { status: string; phase?: string; lang?: View['lang'] }>();
+  private readonly status: ThreadStatus;
   /** Who asked in each thread (from the mention), as the recipient Slack requires for a stream in a channel. */
   private readonly requesters = new Map<ThreadKey, string>();
   readonly streams: SlackStreams;
@@ -51,13 +37,14 @@ export class SlackPlatform implements Platform {
     private readonly web: WebClient,
     private readonly editor: SlackEditor,
     /** A client that rejects rate-limited calls, for calls that may fail quietly. */
-    private readonly quiet: WebClient,
+    quiet: WebClient,
     private readonly log: Logger,
     /** Hosts that serve attached files: files.slack.com, and the API host (a fake in tests). */
     private readonly fileHosts: string[] = ['files.slack.com'],
     readonly stats = new PlatformStats(),
     streams?: SlackStreams,
   ) {
+    this.status = new ThreadStatus(quiet, log);
     this.streams = streams ?? new SlackStreams(quiet, log, stats);
     this.streams.onStopped = (run) => {
       const { channel } = parseThreadKey(run.thread);
@@ -120,7 +107,7 @@ export class SlackPlatform implements Platform {
   }
 
   async update(thread: ThreadKey, messageId: string, view: View, final: boolean): Promise<void> {
-    this.notePhase(thread, view);
+    this.status.notePhase(thread, view);
     const run = view.kind === 'progress' ? this.streams.get(messageId) : undefined;
     if (run?.state === 'degraded') {
       const ts = await run.fallbackTs;
@@ -142,36 +129,8 @@ export class SlackPlatform implements Platform {
     this.editor.edit(channel, messageId, renderView(view, thread), { urgent, final });
   }
 
-  /**
-   * The report as Markdown messages (split at headings and paragraphs), the references, then the files. Each body
-   * part knows where it sits in the whole body, so a part the live stream already shows is not posted again.
-   */
   reportParts(_thread: ThreadKey, report: Report, _lang: Lang): SlackReportPart[] {
-    const full = neutraliseMarkdown(report.body);
-    const body = splitMarkdown(full, REPORT_PART_MAX);
-    let cursor = 0;
-    const spans = body.map((markdown): BodySpan | null => {
-      const at = full.indexOf(markdown, cursor);
-      // A piece of a block too large for one message is not in the body as such: it is always posted.
-      if (at < 0) return null;
-      cursor = at + markdown.length;
-      return { full, start: at, end: cursor };
-    });
-    const refs = splitMarkdown(neutraliseMarkdown(report.referencesMarkdown), REPORT_PART_MAX);
-    return [
-      ...body.map((markdown, i) => ({
-        kind: 'markdown' as const,
-        label: `report ${i + 1}/${body.length}`,
-        markdown,
-        fallback: body.length > 1 ? `${report.title} (${i + 1}/${body.length})` : report.title,
-        body: spans[i],
-      })),
-      ...refs.map((markdown) => ({ kind: 'markdown' as const, label: 'references', markdown, fallback: report.title })),
-      ...reportFiles(report).map((f) => {
-        const md = f.name.endsWith('.md');
-        return { kind: 'file' as const, label: `file ${f.name}`, name: f.name, title: md ? report.title : f.name, content: f.content, markdown: md };
-      }),
-    ];
+    return reportParts(report);
   }
 
   async postReportPart(thread: ThreadKey, reportPart: ReportPart, tag: PostTag): Promise<void> {
@@ -197,69 +156,17 @@ export class SlackPlatform implements Platform {
     }
   }
 
-  /**
-   * Downloads a file a person attached, with the bot token; the token is only ever sent to Slack's own hosts.
-   * Slack answers a request it does not accept with a redirect to its sign-in page, never followed.
-   */
-  async download(_thread: ThreadKey, file: FileRef, limits: DownloadLimits): Promise<Uint8Array> {
-    if (file.size > limits.maxBytes) {
-      throw new Error(`${file.name} is ${formatBytes(file.size)}, more than the limit of ${formatBytes(limits.maxBytes)}.`);
-    }
-    const url = URL.canParse(file.url ?? '') ? new URL(file.url!) : undefined;
-    if (!url || !this.fileHosts.includes(url.host)) throw new Error(`${file.name} is not stored on Slack, so the bot did not fetch it.`);
-    try {
-      return await boundedDownload(url, { what: file.name, maxBytes: limits.maxBytes, timeoutMs: limits.timeoutMs, headers: { authorization: `Bearer ${this.web.token}` } });
-    } catch (err) {
-      if (err instanceof DownloadError && err.reason === 'redirect') {
-        throw new Error(`${file.name} could not be fetched from Slack (it asked the bot to sign in).`, { cause: err });
-      }
-      throw err;
-    }
+  download(_thread: ThreadKey, file: FileRef, limits: DownloadLimits): Promise<Uint8Array> {
+    return downloadFile(file, limits, this.fileHosts, this.web.token);
   }
 
-  /** The thread's "working" status; Slack drops it after two minutes without a message, so it is sent again with the current phase. */
-  async setStatus(thread: ThreadKey, status: string | null): Promise<void> {
-    clearInterval(this.statusTimers.get(thread));
-    this.statusTimers.delete(thread);
-    if (!status) {
-      this.statuses.delete(thread);
-      return this.sendStatus(thread, '');
-    }
-    this.statuses.set(thread, { ...this.statuses.get(thread), status });
-    await this.sendStatus(thread, this.statusText(thread));
-    const timer = setInterval(() => void this.sendStatus(thread, this.statusText(thread)), STATUS_REFRESH_MS);
-    timer.unref();
-    this.statusTimers.set(thread, timer);
+  setStatus(thread: ThreadKey, status: string | null): Promise<void> {
+    return this.status.set(thread, status);
   }
 
   stop(): void {
-    for (const t of this.statusTimers.values()) clearInterval(t);
-    this.statusTimers.clear();
+    this.status.stop();
     this.streams.stop();
-  }
-
-  private statusText(thread: ThreadKey): string {
-    const s = this.statuses.get(thread);
-    if (!s) return '';
-    return (s.phase && s.lang && strings(s.lang).statusPhase[s.phase]) || s.status;
-  }
-
-  private sendStatus(thread: ThreadKey, status: string): Promise<void> {
-    const { channel, threadTs } = parseThreadKey(thread);
-    return this.quiet.assistant.threads
-      .setStatus({ channel_id: channel, thread_ts: threadTs, status })
-      .then(() => undefined)
-      .catch((err: unknown) => this.log.debug({ err: slackFailure(err).code }, 'setStatus not available'));
-  }
-
-  /**
-   * A progress view's phase, which the status says when it is next sent to keep it alive. (Not sent on every change:
-   * assistant.threads.setStatus has Slack's "special" limit, not documented, and the progress itself shows the phase.)
-   */
-  private notePhase(thread: ThreadKey, view: View): void {
-    if (view.kind !== 'progress' || view.state !== 'researching' || !view.progress) return;
-    const s = this.statuses.get(thread);
-    if (s && s.phase !== view.progress.phase) this.statuses.set(thread, { ...s, phase: view.progress.phase, lang: view.lang });
   }
 
   /**
@@ -311,13 +218,13 @@ export class SlackPlatform implements Platform {
     if (run && part.body) {
       if (run.usable() && (await this.streams.deliver(run, part.body.full, part.body.end))) return;
       // Posted instead: only what no stream shows yet.
-      const shown = run.shownOf(part.body.full);
-      run.freezeText();
+      const shown = run.text.shownOf(part.body.full);
+      run.text.freeze();
       const rest = part.body.full.slice(Math.max(part.body.start, shown), part.body.end).trim();
       if (rest) await this.postMarkdown(channel, threadTs, rest, part.fallback, tag);
       return;
     }
-    run?.freezeText();
+    run?.text.freeze();
     return this.postMarkdown(channel, threadTs, part.markdown, part.fallback, tag);
   }
 
