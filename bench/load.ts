@@ -12,11 +12,12 @@ const ts = () => `1800000000.${String(++seq).padStart(6, '0')}`;
 /** A request in its own channel by its own person (the per-person limit would otherwise queue them). */
 const mention = (channel: string, t: string) => ({ type: 'app_mention', user: `U${t.slice(-6)}`, text: '<@UBOT> a research topic', ts: t, channel, team: TEAM });
 
-async function until(check: () => boolean, timeoutMs: number): Promise<boolean> {
+/** Waits for `check` to hold, polling every `everyMs`; false when `timeoutMs` passed first. */
+export async function until(check: () => boolean, timeoutMs: number, everyMs = 20): Promise<boolean> {
   const deadline = Date.now() + timeoutMs;
   while (!check()) {
     if (Date.now() > deadline) return false;
-    await new Promise((r) => setTimeout(r, 20));
+    await new Promise((r) => setTimeout(r, everyMs));
   }
   return true;
 }

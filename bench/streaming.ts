@@ -5,7 +5,7 @@
  */
 import { TEAM, type FakeSlack } from '../test/fakes/slack.js';
 import { slackWorld } from '../test/slack/harness.js';
-import { quantile } from './load.js';
+import { quantile, until } from './load.js';
 
 const VISIBLE = ['chat.startStream', 'chat.appendStream', 'chat.stopStream', 'chat.update'];
 const METHODS = ['chat.startStream', 'chat.appendStream', 'chat.stopStream', 'chat.update', 'chat.postMessage', 'assistant.threads.setStatus'];
@@ -32,14 +32,6 @@ export interface Freshness {
 let seq = 0;
 const ts = () => `1900000000.${String(++seq).padStart(6, '0')}`;
 
-async function until(check: () => boolean, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
-  while (!check()) {
-    if (Date.now() > deadline) return false;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return true;
-}
 
 /**
  * `runs` research runs at once, one per channel and person, each about `seconds` long (DashScope frames spaced out),
@@ -55,9 +47,9 @@ export async function freshness(streaming: boolean, runs = 20, seconds = Number(
     for (const t of threads) t.sent = Date.now();
     await Promise.all(threads.map((t) => w.slack.sendEvent(w.endpoint, { type: 'app_mention', user: t.user, text: '<@UBOT> a research topic', ts: t.ts, channel: t.channel, team: TEAM })));
     const done = (t: (typeof threads)[number]) => references(w.slack, t.channel) !== undefined && w.slack.files.some((f) => f.channel === t.channel);
-    await until(() => threads.every(done), (seconds + 240) * 1000);
+    await until(() => threads.every(done), (seconds + 240) * 1000, 100);
     // The final states (and the streams' final stops) go out after the report.
-    await until(() => threads.every((t) => finalShown(w.slack, t.channel, streaming)), 120_000);
+    await until(() => threads.every((t) => finalShown(w.slack, t.channel, streaming)), 120_000, 100);
     const gaps: number[] = [];
     const steady: number[] = [];
     const firsts: number[] = [];

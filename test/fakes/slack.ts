@@ -246,18 +246,7 @@ export class FakeSlack {
       .flatMap((b) => (b.type === 'actions' ? (b.elements as { action_id: string; value: string }[]) : []))
       .find((e) => e.action_id === actionId)?.value;
     if (value === undefined) throw new Error(`no button ${actionId} on message ${message.ts}`);
-    return {
-      type: 'block_actions',
-      user: { id: user, team_id: TEAM },
-      team: { id: TEAM },
-      api_app_id: 'A1',
-      token: 'legacy',
-      trigger_id: `trig${++this.seq}`,
-      channel: { id: message.channel },
-      container: { type: 'message', message_ts: message.ts, channel_id: message.channel },
-      message: { ts: message.ts, text: message.text, blocks: message.blocks },
-      actions: [{ type: 'button', action_id: actionId, block_id: 'b', value, action_ts: `${Date.now() / 1000}` }],
-    };
+    return this.blockActions(message, user, { type: 'button', action_id: actionId, block_id: 'b', value, action_ts: `${Date.now() / 1000}` });
   }
 
   /** A block_actions payload as Slack sends it when a person clicks a feedback button at the bottom of a streamed message. */
@@ -267,6 +256,10 @@ export class FakeSlack {
       .find((e) => e.type === 'feedback_buttons') as { action_id: string; positive_button: { value: string; text: unknown }; negative_button: { value: string; text: unknown } } | undefined;
     if (!element) throw new Error(`no feedback buttons on message ${message.ts}`);
     const button = which === 'positive' ? element.positive_button : element.negative_button;
+    return this.blockActions(message, user, { type: 'feedback_buttons', action_id: element.action_id, block_id: 'fb', value: button.value, text: button.text, action_ts: `${Date.now() / 1000}.${++this.seq}` });
+  }
+
+  private blockActions(message: FakeMessage, user: string, action: Record<string, unknown>): Record<string, unknown> {
     return {
       type: 'block_actions',
       user: { id: user, team_id: TEAM },
@@ -277,7 +270,7 @@ export class FakeSlack {
       channel: { id: message.channel },
       container: { type: 'message', message_ts: message.ts, channel_id: message.channel },
       message: { ts: message.ts, text: message.text, blocks: message.blocks },
-      actions: [{ type: 'feedback_buttons', action_id: element.action_id, block_id: 'fb', value: button.value, text: button.text, action_ts: `${Date.now() / 1000}.${++this.seq}` }],
+      actions: [action],
     };
   }
 
