@@ -586,3 +586,26 @@ function readBody(req: IncomingMessage): Promise<Buffer> {
     req.on('error', reject);
   });
 }
+
+let feedbackClicks = 0;
+
+/**
+ * A click on one of the feedback buttons (👍 `good`, 👎 `bad`) of a bot's card, shaped like the recorded
+ * schema-2.0 button callback (test/fixtures/samples/feishu/events/card.action.trigger.button.json).
+ */
+export function feedbackClick(feishu: FakeFeishu, messageId: string, verdict: 'good' | 'bad', opts: { user?: string } = {}): Record<string, unknown> {
+  const msg = feishu.messages.get(messageId);
+  if (!msg) throw new Error(`no message ${messageId}`);
+  const button = findButtons(msg.content).find((b) => {
+    const value = (b.behaviors as { value?: { a?: string; v?: string } }[] | undefined)?.[0]?.value;
+    return value?.a === 'feedback' && value.v === verdict;
+  });
+  if (!button) throw new Error(`message ${messageId} has no ${verdict} feedback button`);
+  return feishu.envelope('card.action.trigger', {
+    operator: { tenant_key: TENANT, open_id: opts.user ?? 'ou_alice', union_id: 'on_u' },
+    token: `c-feedback-${++feedbackClicks}`,
+    action: { tag: 'button', value: (button.behaviors as { value: unknown }[])[0]!.value, options: [], checked: false },
+    host: 'im_message',
+    context: { open_message_id: messageId, open_chat_id: msg.chat_id },
+  });
+}

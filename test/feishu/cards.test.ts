@@ -1,5 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { renderCard, reportCard, type Card } from '../../src/platforms/feishu/cards.js';
+import { strings } from '../../src/core/i18n.js';
+import type { View } from '../../src/core/ports/chat.js';
+import { feedbackToast, liveProgressCard, renderCard, reportCard, type Card } from '../../src/platforms/feishu/cards.js';
 import { allViews, THREADS } from '../fixtures/views.js';
 import { problems } from './card-rules.js';
 
@@ -42,7 +44,14 @@ describe('Feishu renderCard', () => {
         expect(names, name).toEqual(open ? ['start-now', 'cancel'] : []);
         expect(form, name).toBe(open);
       } else if (view.kind === 'progress') {
-        const expected = view.state === 'queued' || view.state === 'researching' ? ['cancel'] : view.state === 'failed' && view.failure?.retryable ? ['retry'] : [];
+        const expected =
+          view.state === 'queued' || view.state === 'researching'
+            ? ['cancel']
+            : view.state === 'failed' && view.failure?.retryable
+              ? ['retry']
+              : view.state === 'done'
+                ? ['feedback', 'feedback']
+                : [];
         expect(names, name).toEqual(expected);
       } else expect(names, name).toEqual([]);
       if (view.kind !== 'clarify') expect(form, name).toBe(false);
@@ -64,6 +73,24 @@ describe('Feishu renderCard', () => {
       walk(card.body);
       for (const token of ['<at', '<font color=red', '[a]($url)']) expect(markdown.join('\n'), name).not.toContain(token);
     }
+  });
+
+  it('a finished progress card (patched and live) offers 👍 / 👎 feedback naming the thread, within the card rules', () => {
+    for (const lang of ['en', 'zh'] as const) {
+      const done = { ...views.find((v) => v.name === 'progress done, written (en)')!.view, lang } as Extract<View, { kind: 'progress' }>;
+      for (const card of [renderCard(done, THREADS.feishu), liveProgressCard(done, THREADS.feishu, '#### Report\n\nText.', false)]) {
+        expect(problems(card)).toEqual([]);
+        const buttons = JSON.stringify(card);
+        const t = strings(lang);
+        expect(buttons).toContain(JSON.stringify({ tag: 'plain_text', content: `👍 ${t.feedbackGood}` }));
+        expect(buttons).toContain(JSON.stringify({ tag: 'plain_text', content: `👎 ${t.feedbackBad}` }));
+        expect(actionsOf(card)).toEqual([
+          { a: 'feedback', v: 'good', t: THREADS.feishu },
+          { a: 'feedback', v: 'bad', t: THREADS.feishu },
+        ]);
+      }
+    }
+    expect(feedbackToast('bad')).toEqual({ toast: { type: 'success', content: '👎 Not helpful', i18n: { zh_cn: '👎 没帮助', en_us: '👎 Not helpful' } } });
   });
 
   it('a progress card is green once done and red once failed, and shows the search rounds', () => {

@@ -78,6 +78,34 @@ describe('feishu card callbacks', () => {
     });
   });
 
+  it('a recorded button callback from a feedback button is a feedback on the thread in its value', () => {
+    const body = sample<{ header: Record<string, unknown>; event: { action: Record<string, unknown> } & Record<string, unknown> }>(
+      'events/card.action.trigger.button.json',
+    );
+    body.event.action.value = { a: 'feedback', v: 'bad', t: THREAD };
+    expect(fromCardAction(flat<CardActionEvent>(body))).toEqual({
+      platform: 'feishu',
+      kind: 'feedback',
+      value: 'bad',
+      thread: THREAD,
+      eventId: 'feedback:ev_btn_001',
+      user: 'ou_operator',
+      channel: 'oc_chat_001',
+    });
+    // Another click (another event id) is another event, so a changed mind is heard.
+    body.header.event_id = 'ev_btn_002';
+    body.event.action.value = { a: 'feedback', v: 'good', t: THREAD };
+    expect(fromCardAction(flat<CardActionEvent>(body))).toMatchObject({ kind: 'feedback', value: 'good', eventId: 'feedback:ev_btn_002' });
+  });
+
+  it('a feedback value without a Feishu thread or with an unknown verdict is nothing', () => {
+    const e = (value: unknown): CardActionEvent => ({ event_id: 'ev_1', operator: { open_id: 'ou_alice' }, action: { tag: 'button', value }, context: { open_message_id: 'om_card', open_chat_id: 'oc_chat_002' } });
+    expect(fromCardAction(e({ a: 'feedback', v: 'good', t: '' }))).toBeUndefined();
+    expect(fromCardAction(e({ a: 'feedback', v: 'good', t: 'slack:T:C:1' }))).toBeUndefined();
+    expect(fromCardAction(e({ a: 'feedback', v: 'meh', t: THREAD }))).toBeUndefined();
+    expect(fromCardAction(e({ a: 'feedback', v: 'good', t: THREAD }))).toMatchObject({ kind: 'feedback', value: 'good', thread: THREAD, channel: 'oc_chat_002' });
+  });
+
   it("a button of someone else's shape (the recorded value {key: approve}) is not an action", () => {
     const body = sample<{ header: Record<string, unknown>; event: Record<string, unknown> }>('events/card.action.trigger.button.json');
     expect(fromCardAction(flat<CardActionEvent>(body))).toBeUndefined();

@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import * as lark from '@larksuiteoapi/node-sdk';
 import type { Logger } from '../../core/ports/logger.js';
 import type { Inbound } from '../../core/ports/chat.js';
+import { feedbackToast } from './cards.js';
 import { FeishuApi, sdkDomain, sdkLogger, toFeishuError, type FeishuCredentials } from './api.js';
 import { fromCardAction, fromMessage, MAX_MESSAGE_AGE_MS, messageAgeMs, type CardActionEvent, type MessageEvent } from './inbound.js';
 import { CardPatcher } from './patcher.js';
@@ -84,8 +85,10 @@ export function createFeishu(settings: FeishuSettings, opts: FeishuOptions): Fei
     },
     'card.action.trigger': async (data: unknown) => {
       // Found by the card's message id (the value's thread is only a hint): form submits carry no value.
-      dispatch(() => fromCardAction(data as CardActionEvent));
-      return {};
+      const inbound = fromCardAction(data as CardActionEvent);
+      dispatch(() => inbound);
+      // A feedback click is answered with a toast, so the person sees it was taken.
+      return inbound?.kind === 'feedback' ? feedbackToast(inbound.value) : {};
     },
   } as Record<string, (data: unknown) => Promise<unknown>>);
 

@@ -1,8 +1,8 @@
 import { failureText, strings, type Strings } from '../../core/i18n.js';
 import { clip, progressText, type Marks } from '../../core/progress-text.js';
-import type { ActionName, View } from '../../core/ports/chat.js';
+import type { ActionName, Feedback, View } from '../../core/ports/chat.js';
 import { cardMarkdown } from './escape.js';
-import { FORM, type ButtonValue } from './inbound.js';
+import { FEEDBACK, FORM, type ButtonValue, type FeedbackValue } from './inbound.js';
 
 /** A card JSON 2.0 object. */
 export type Card = Record<string, unknown>;
@@ -151,7 +151,30 @@ export function withStreaming(c: Card, streaming: boolean): Card {
 function progressButtons(view: Extract<View, { kind: 'progress' }>, thread: string, t: Strings): Element | undefined {
   if (view.state === 'queued' || view.state === 'researching') return buttons([[t.cancel, 'cancel', 'danger']], thread);
   if (view.state === 'failed' && view.failure?.retryable) return buttons([[t.retry, 'retry', 'primary']], thread);
+  if (view.state === 'done') return feedbackButtons(thread, t);
   return undefined;
+}
+
+/**
+ * 👍 / 👎 on a finished run's progress card. They stay on the card, so a person can change their mind: each click
+ * is a feedback on the thread named in the value, and the person's last one counts.
+ */
+function feedbackButtons(thread: string, t: Strings): Element {
+  const one = (v: Feedback): Element => {
+    const value: FeedbackValue = { a: FEEDBACK, v, t: thread };
+    return { tag: 'column', width: 'auto', elements: [{ tag: 'button', text: { tag: 'plain_text', content: feedbackLabel(t, v) }, type: 'default', behaviors: [{ type: 'callback', value }] }] };
+  };
+  return { tag: 'column_set', flex_mode: 'none', columns: [one('good'), one('bad')] };
+}
+
+function feedbackLabel(t: Strings, v: Feedback): string {
+  return v === 'good' ? `👍 ${t.feedbackGood}` : `👎 ${t.feedbackBad}`;
+}
+
+/** The callback's answer to a feedback click: a toast naming the choice, in the reader's client language. */
+export function feedbackToast(v: Feedback): { toast: { type: 'success'; content: string; i18n: { zh_cn: string; en_us: string } } } {
+  const en = feedbackLabel(strings('en'), v);
+  return { toast: { type: 'success', content: en, i18n: { zh_cn: feedbackLabel(strings('zh'), v), en_us: en } } };
 }
 
 function progressTemplate(view: Extract<View, { kind: 'progress' }>): string {

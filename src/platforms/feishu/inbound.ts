@@ -1,4 +1,4 @@
-import type { ActionName, Inbound } from '../../core/ports/chat.js';
+import type { ActionName, Feedback, Inbound } from '../../core/ports/chat.js';
 import { parseThreadKey, threadKey } from './thread-key.js';
 
 interface Mention {
@@ -135,6 +135,15 @@ export interface ButtonValue {
   t: string;
 }
 
+/** What a feedback button on a finished run's card carries: the thread (ours, so reliable) and the person's verdict. */
+export interface FeedbackValue {
+  a: typeof FEEDBACK;
+  v: Feedback;
+  t: string;
+}
+
+export const FEEDBACK = 'feedback';
+
 /** The clarify card's form: its text input and its submit button (which has no callback value). */
 export const FORM = { input: 'answer', submit: 'submit' } as const;
 
@@ -153,6 +162,7 @@ export function fromCardAction(e: CardActionEvent): Inbound | undefined {
   const value = (raw && typeof raw === 'object' && !Array.isArray(raw) ? raw : {}) as Partial<Record<keyof ButtonValue, unknown>>;
   const hint = typeof value.t === 'string' && value.t.startsWith('feishu:') ? value.t : '';
   if (!user || (!messageId && !hint)) return undefined;
+  if (value.a === FEEDBACK) return fromFeedback(e, user, value as Partial<Record<keyof FeedbackValue, unknown>>, hint);
   const form = e.action?.form_value && typeof e.action.form_value === 'object' ? e.action.form_value : undefined;
   const submitted = form !== undefined && (e.action?.name === FORM.submit || FORM.input in form);
   const action = ACTION_NAMES.find((a) => a === value.a) ?? (submitted ? 'answer' : undefined);
@@ -170,5 +180,23 @@ export function fromCardAction(e: CardActionEvent): Inbound | undefined {
     eventId: `action:${e.event_id ?? e.token ?? `${messageId ?? hint}:${action}:${Date.now()}`}`,
     user,
     channel: e.context?.open_chat_id ?? parseThreadKey(hint).chat,
+  };
+}
+
+/**
+ * A click on a feedback button: a feedback on the thread named in the button's value (the engine ignores a thread it
+ * does not run). Every click is an event of its own, so a person who changes their mind is heard.
+ */
+function fromFeedback(e: CardActionEvent, user: string, value: Partial<Record<keyof FeedbackValue, unknown>>, thread: string): Inbound | undefined {
+  if (!thread || (value.v !== 'good' && value.v !== 'bad')) return undefined;
+  const click = e.event_id ?? e.token ?? `${e.context?.open_message_id ?? thread}:${user}:${Date.now()}`;
+  return {
+    platform: 'feishu',
+    kind: 'feedback',
+    value: value.v,
+    thread,
+    eventId: `feedback:${click}`,
+    user,
+    channel: e.context?.open_chat_id ?? parseThreadKey(thread).chat,
   };
 }
