@@ -45,6 +45,9 @@ describe('npm run research', () => {
     for (const line of fake.script.report.split('\n').filter((l) => l && !l.includes('[['))) expect(report).toContain(line);
     for (const r of fake.script.references) expect(report).toContain(r.url);
     expect(report).toContain('## References');
+    // The run's estimated cost at qwen-deep-research's list price, in the progress and the report's closing line.
+    expect(out).toMatch(/Research finished\..*≈ ¥\d+\.\d\d/);
+    expect(report).toMatch(/estimated cost ¥\d+\.\d\d/);
   }, 30_000);
 
   it('prints the model\'s and the person\'s text without control characters', async () => {

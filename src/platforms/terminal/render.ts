@@ -15,7 +15,7 @@ export function progressLines(view: Extract<View, { kind: 'progress' }>): string
   if (p) {
     const round = p.rounds.at(-1);
     if (round) lines.push(`${t.round(round.round)}: ${round.query || '…'}`);
-    const stats = [t.sources(p.sources), p.usage ? t.tokens(p.usage.inputTokens + p.usage.outputTokens) : '', t.elapsed(elapsedSeconds(p))];
+    const stats = [t.sources(p.sources), p.usage ? t.tokens(p.usage.inputTokens + p.usage.outputTokens) : '', view.cost ? t.cost(view.cost) : '', t.elapsed(elapsedSeconds(p))];
     lines.push(stats.filter(Boolean).join(' · '));
   }
   return lines;
