@@ -10,6 +10,7 @@ import type { Platform } from './core/ports/chat.js';
 import { budgetSettings, createBackend } from './backend.js';
 import type { ResearchBackend } from './core/ports/research.js';
 import { SqliteStore } from './store/sqlite.js';
+import { WebPages } from './platforms/web/pages.js';
 
 export interface BotOptions {
   logger?: Logger;
@@ -42,6 +43,7 @@ export async function startBot(config: Config, opts: BotOptions = {}): Promise<B
   const feishu = config.feishu ? (await import('./platforms/feishu/app.js')).createFeishu(config.feishu, { handle, log, ...opts.feishu }) : undefined;
   if (config.feishu?.connection === 'webhook' && !config.feishu.encryptKey) log.warn({}, 'FEISHU_ALLOW_TOKEN_ONLY: the Feishu webhook is not signed, so anyone who knows the verification token can forge events; set FEISHU_ENCRYPT_KEY to have Feishu sign them');
   const platforms: Platform[] = [slack?.platform, feishu?.platform].filter((p): p is NonNullable<typeof p> => p !== undefined);
+  const pages = config.publicUrl ? new WebPages(store, config.publicUrl, config.reportPageTtlDays) : undefined;
   const metrics = createMetrics({ store, load: () => engine!.load(), platforms: () => platforms });
   engine = new Engine({
     store,
@@ -54,10 +56,12 @@ export async function startBot(config: Config, opts: BotOptions = {}): Promise<B
     progressIntervalMs: opts.progressIntervalMs,
     telemetry: metrics.telemetry,
     budget: budgetSettings(config),
+    pages,
   });
   const server = createHttpServer({
     slack: slack?.requestListener,
     feishu: feishu?.requestListener,
+    reports: pages?.handler,
     metrics: async () => ({ contentType: metrics.registry.contentType, body: await metrics.registry.metrics() }),
     ready: async () => {
       const health = engine!.health();

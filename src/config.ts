@@ -73,6 +73,8 @@ const SPECS = {
   FEISHU_ENCRYPT_KEY: { schema: z.string().min(1), example: '…', secret: true },
   FEISHU_VERIFICATION_TOKEN: { schema: z.string().min(1), example: '…', secret: true },
   FEISHU_ALLOW_TOKEN_ONLY: { schema: bool, example: 'false', default: 'false' },
+  FEISHU_DOC_SHARE: { schema: z.enum(['chat', 'tenant']), example: 'chat', default: 'chat' },
+  FEISHU_DOC_FOLDER_TOKEN: { schema: z.string().regex(/^[A-Za-z0-9_-]+$/, 'is not a folder token (the last part of the folder URL)'), example: 'fldcnAbCdEf0123456789' },
   STORE_URL: {
     schema: z.string().regex(/^sqlite:.+/, 'must be sqlite:<path>'),
     example: 'sqlite:data/bot.db',
@@ -88,6 +90,8 @@ const SPECS = {
   PRICE_INPUT_PER_M: { schema: yuan, example: '54' },
   PRICE_OUTPUT_PER_M: { schema: yuan, example: '163' },
   MONTHLY_BUDGET_YUAN: { schema: yuan, example: '500' },
+  PUBLIC_URL: { schema: httpUrl, example: 'https://research-bot.example.com' },
+  REPORT_PAGE_TTL_DAYS: { schema: int(1, 36_500), example: '90' },
 } satisfies Record<string, Spec>;
 
 export type VariableName = keyof typeof SPECS;
@@ -116,6 +120,10 @@ export interface Config {
     verificationToken?: string;
     /** Webhook without an encrypt key, checked by the verification token alone (unsigned, forgeable). */
     allowTokenOnly: boolean;
+    /** Who may read the report's document: the thread's chat (a member with view permission) or the tenant by link. */
+    docShare: 'chat' | 'tenant';
+    /** The folder the report documents are created in; the app's own space when unset. */
+    docFolderToken?: string;
   };
   storePath: string;
   port: number;
@@ -124,6 +132,9 @@ export interface Config {
   /** Yuan per million tokens, when the admin set both (otherwise the model's list price, where known). */
   price?: { inputPerM: number; outputPerM: number };
   monthlyBudgetYuan?: number;
+  /** Base URL of the bot: report pages at `${publicUrl}/reports/<id>`. */
+  publicUrl?: string;
+  reportPageTtlDays?: number;
 }
 
 export class ConfigError extends Error {
@@ -227,6 +238,8 @@ export function loadConfig(env: Record<string, string | undefined> = readEnviron
             encryptKey: values.FEISHU_ENCRYPT_KEY,
             verificationToken: values.FEISHU_VERIFICATION_TOKEN,
             allowTokenOnly: values.FEISHU_ALLOW_TOKEN_ONLY,
+            docShare: values.FEISHU_DOC_SHARE,
+            docFolderToken: values.FEISHU_DOC_FOLDER_TOKEN,
           },
     storePath: values.STORE_URL.slice('sqlite:'.length),
     port: values.PORT,
@@ -237,6 +250,8 @@ export function loadConfig(env: Record<string, string | undefined> = readEnviron
         ? { inputPerM: values.PRICE_INPUT_PER_M, outputPerM: values.PRICE_OUTPUT_PER_M }
         : undefined,
     monthlyBudgetYuan: values.MONTHLY_BUDGET_YUAN,
+    publicUrl: values.PUBLIC_URL,
+    reportPageTtlDays: values.REPORT_PAGE_TTL_DAYS,
   };
 }
 

@@ -11,6 +11,8 @@ export interface HttpRoutes {
   slack?: Handler;
   /** POST /feishu/events (Feishu webhook mode: events and card callbacks). */
   feishu?: Handler;
+  /** GET /reports/<id>: report pages (PUBLIC_URL). */
+  reports?: Handler;
   /** Ready when the store can be written and every enabled platform is connected; otherwise why not. */
   ready: () => Promise<{ ready: boolean; reason?: string }>;
   /** GET /metrics: Prometheus text format. */
@@ -44,6 +46,7 @@ export function createHttpServer(routes: HttpRoutes, opts: { logger?: Logger } =
   if (metrics) table.set('/metrics', { methods: ['GET', 'HEAD'], handle: (_req, res) => sendMetrics(metrics, res) });
   if (slack) table.set('/slack/events', { methods: ['POST'], handle: (req, res) => slackEvents(slack, req, res) });
   if (feishu) table.set('/feishu/events', { methods: ['POST'], handle: feishu });
+  if (routes.reports) table.set('/reports/', { methods: ['GET', 'HEAD'], handle: routes.reports });
 
   // The timeouts are checked every connectionsCheckingInterval, so that they hold to within 2 s.
   const server = createServer(
@@ -59,7 +62,7 @@ export function createHttpServer(routes: HttpRoutes, opts: { logger?: Logger } =
         else res.destroy();
       };
       res.on('error', fail);
-      const route = table.get(path);
+      const route = table.get(path) ?? (path.startsWith('/reports/') ? table.get('/reports/') : undefined);
       if (!route) return reply(res, 404, { error: 'not found' });
       if (!route.methods.includes(method)) return reply(res, 405, { error: `use ${route.methods.join(' or ')}` }, { allow: route.methods.join(', ') });
       try {

@@ -65,6 +65,15 @@ describe('configuration', () => {
     expect(loadConfig({ FEISHU_APP_ID: 'cli_1', FEISHU_APP_SECRET: 's' }).feishu?.allowTokenOnly).toBe(false);
   });
 
+  it('reads how report documents are shared in Feishu, and their folder', () => {
+    const feishu = { FEISHU_APP_ID: 'cli_1', FEISHU_APP_SECRET: 's' };
+    expect(loadConfig(feishu).feishu).toMatchObject({ docShare: 'chat', docFolderToken: undefined });
+    expect(loadConfig({ ...feishu, FEISHU_DOC_SHARE: 'tenant', FEISHU_DOC_FOLDER_TOKEN: 'fldcnAbC123' }).feishu).toMatchObject({ docShare: 'tenant', docFolderToken: 'fldcnAbC123' });
+    expect(problems({ ...feishu, FEISHU_DOC_SHARE: 'everyone' })).toContain('FEISHU_DOC_SHARE: "everyone"');
+    expect(problems({ ...feishu, FEISHU_DOC_SHARE: 'everyone' })).toContain('Example: FEISHU_DOC_SHARE=chat');
+    expect(problems({ ...feishu, FEISHU_DOC_FOLDER_TOKEN: 'https://x.feishu.cn/drive/folder/fldcn1' })).toContain('FEISHU_DOC_FOLDER_TOKEN:');
+  });
+
   it('never echoes a secret', () => {
     const msg = problems({ SLACK_BOT_TOKEN: 'xoxp-super-secret-value', SLACK_APP_TOKEN: 'xapp-1' });
     expect(msg).toContain('SLACK_BOT_TOKEN: the value must start with xoxb-');

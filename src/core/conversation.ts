@@ -20,6 +20,8 @@ export type Input =
   | { type: 'posted'; view: PostedView; messageId: string; now: number }
   /** …or it could not be posted, even after retries. */
   | { type: 'post-failed'; view: PostedView; now: number }
+  /** The report page was published (`url`), or there is none (no PUBLIC_URL, or publishing failed). */
+  | { type: 'published'; url?: string; now: number }
   /** Parts of the report delivered so far, out of `total`. */
   | { type: 'report-part'; delivered: number; total: number; now: number }
   | { type: 'failed'; code: FailureCode; detail?: string; retryable: boolean; now: number }
@@ -37,6 +39,8 @@ export type Effect =
   | { type: 'show-progress'; final: boolean }
   | { type: 'run' }
   | { type: 'abort' }
+  /** Publish the report page, where there are pages; answered with `published`. */
+  | { type: 'publish-page' }
   /** Deliver the next part of the report; answered with `report-part`. */
   | { type: 'post-report'; resume?: boolean }
   | { type: 'notice'; text: string; lang: Lang }
@@ -128,9 +132,12 @@ export function transition(s: ThreadState | undefined, input: Input, rules: Rule
     case 'answered':
       if (s.state !== 'researching') return none;
       return {
-        state: next({ result: input.result, usage: input.usage ?? s.usage, reportDelivered: 0, words: countWords(input.result.answer) }),
-        effects: [{ type: 'post-report' }],
+        state: next({ result: input.result, usage: input.usage ?? s.usage, reportDelivered: 0, words: countWords(input.result.answer), pageUrl: undefined }),
+        effects: [{ type: 'publish-page' }],
       };
+    case 'published':
+      if (s.state !== 'researching' || !s.result) return none;
+      return { state: next({ pageUrl: input.url }), effects: [{ type: 'post-report' }] };
     case 'report-part':
       if (s.state !== 'researching' || !s.result) return none;
       if (input.delivered < input.total) return { state: next({ reportDelivered: input.delivered }), effects: [{ type: 'post-report' }] };

@@ -3,9 +3,11 @@ import { strings } from './i18n.js';
 import type { Platform, ThreadKey, View } from './ports/chat.js';
 import type { Logger } from './ports/logger.js';
 import type { Telemetry } from './ports/telemetry.js';
-import type { ThreadState } from './ports/thread.js';
+import type { Result, ThreadState } from './ports/thread.js';
 import type { Budget } from './budget.js';
-import { buildReport } from './report.js';
+import type { ReportPages } from './ports/pages.js';
+import type { Progress } from './progress.js';
+import { buildReport, type Report } from './report.js';
 
 /**
  * Posting what must not be lost: the question and progress messages, and the report part by part. Each post is
@@ -20,7 +22,24 @@ export class Delivery {
     private readonly retryDelaysMs: number[] = [1000, 4000],
     /** The report's footer shows the estimated cost. */
     private readonly budget?: Budget,
+    private readonly pages?: ReportPages,
   ) {}
+
+  /** Publishes the report's page, where there are pages; a failure only leaves the page out. */
+  async publishPage(s: ThreadState, progress: Progress | undefined): Promise<Input | void> {
+    if (!s.result) return;
+    const now = this.clock();
+    if (!this.pages) return { type: 'published', now };
+    const report = this.build(s, s.result);
+    const rounds = (progress?.rounds ?? []).map(({ round, query, goal, sites }) => ({ round, query, goal, sites }));
+    const page = { title: report.title, topic: s.topic, lang: s.lang, body: report.body, references: report.references, check: report.check, plan: progress?.plan ?? '', rounds, usage: s.usage, cost: this.budget?.format(s.usage), createdAt: now };
+    try {
+      return { type: 'published', url: await this.pages.publish(page), now };
+    } catch (err) {
+      this.log.error({ thread: s.key, err }, 'report page not published');
+      return { type: 'published', now };
+    }
+  }
 
   /** Posts a view, retrying with backoff; after a restart, first adopts a post that went out unrecorded. */
   async post(platform: Platform, s: ThreadState, kind: PostedView, view: View, resume = false): Promise<Input> {
@@ -42,10 +61,7 @@ export class Delivery {
   /** Delivers the next report part (skipping one that went out unrecorded before a restart). */
   async reportPart(platform: Platform, s: ThreadState, resume = false): Promise<Input | void> {
     if (!s.result) return;
-    const t = strings(s.lang);
-    const cost = this.budget?.format(s.usage);
-    const text = { referencesHeading: t.referencesHeading, notVisited: t.notVisited, footer: t.reportFooter };
-    const report = buildReport({ ...s.result, topic: s.topic, usage: s.usage, cost, text });
+    const report = this.build(s, s.result);
     const parts = platform.reportParts(s.key, report, s.lang);
     const i = s.reportDelivered ?? 0;
     const part = parts[i];
@@ -55,6 +71,13 @@ export class Delivery {
       if (!delivered) await this.retrying(s.key, part.label, () => platform.postReportPart(s.key, part, tag));
     }
     return { type: 'report-part', delivered: Math.min(i + 1, parts.length), total: parts.length, now: this.clock() };
+  }
+
+  /** The report as people get it: citations checked, the footer with cost, and the page's address. */
+  private build(s: ThreadState, result: Result): Report {
+    const t = strings(s.lang);
+    const text = { referencesHeading: t.referencesHeading, notVisited: t.notVisited, footer: t.reportFooter, pageLink: t.pageLink };
+    return buildReport({ ...result, topic: s.topic, usage: s.usage, cost: this.budget?.format(s.usage), pageUrl: s.pageUrl, text });
   }
 
   private async retrying<T>(key: ThreadKey, what: string, f: () => Promise<T>): Promise<T> {

@@ -1,11 +1,11 @@
-import { Admission, type Limits } from './admission.js';
-import { Budget, type BudgetSettings } from './budget.js';
+import { Admission } from './admission.js';
+import { Budget } from './budget.js';
+import type { EngineOptions } from './engine-options.js';
 import { transition, type Effect, type Input, type Rules } from './conversation.js';
 import { Delivery } from './delivery.js';
 import { detectLang, strings } from './i18n.js';
 import type { Inbound, Platform, ThreadKey, View } from './ports/chat.js';
 import { silentLogger, type Logger } from './ports/logger.js';
-import type { ReportFormat, ResearchBackend } from './ports/research.js';
 import type { ThreadStore } from './ports/store.js';
 import { noTelemetry, type Telemetry } from './ports/telemetry.js';
 import { isActive, RUNNING_STATES, type ThreadState } from './ports/thread.js';
@@ -15,26 +15,6 @@ import { RunQueue } from './run-queue.js';
 import { StoreGuard, StoreWriteError } from './store-guard.js';
 import { ThreadLocks } from './thread-locks.js';
 import { clarifyView, progressView } from './views.js';
-
-export interface EngineOptions {
-  store: ThreadStore;
-  backend: ResearchBackend;
-  platforms: Platform[];
-  rules: Rules;
-  limits: Limits;
-  format: ReportFormat;
-  clock?: () => number;
-  logger?: Logger;
-  /** How long an event id is remembered for de-duplication. */
-  eventTtlMs?: number;
-  /** Least time between two progress views of one run, unless the phase or round changed. */
-  progressIntervalMs?: number;
-  /** Waits before each retry of a post that failed (the question, the progress message, a report part). */
-  postRetryDelaysMs?: number[];
-  /** The research model, its price and the monthly budget, for the estimated cost. */
-  budget?: BudgetSettings;
-  telemetry?: Telemetry;
-}
 
 /**
  * Applies the conversation's transitions under a per-thread lock and runs their effects: the store, the
@@ -66,7 +46,7 @@ export class Engine {
     this.rules = { ...opts.rules, files: opts.backend.files };
     this.guard = new StoreGuard(this.log);
     this.budget = new Budget(this.store, this.clock, this.telemetry, opts.budget ?? { model: opts.backend.name });
-    this.delivery = new Delivery(this.clock, this.log, this.telemetry, opts.postRetryDelaysMs, this.budget);
+    this.delivery = new Delivery(this.clock, this.log, this.telemetry, opts.postRetryDelaysMs, this.budget, opts.pages);
     this.admission = new Admission(this.store, opts.limits, this.clock, this.telemetry, this.budget);
     this.queue = new RunQueue(opts.limits.maxConcurrent, (key, signal) => this.execute(key, signal), (key, err) => this.log.error({ thread: key, err }, 'research job failed'));
   }
@@ -238,10 +218,11 @@ export class Engine {
       case 'show-progress':
         return this.showProgress(platform, s, effect.final);
       case 'run':
-        if (!this.stopping) this.queue.add(s.key, s.requester);
-        return;
+        return void (this.stopping || this.queue.add(s.key, s.requester));
       case 'abort':
         return this.queue.cancel(s.key);
+      case 'publish-page':
+        return this.delivery.publishPage(s, this.live.get(s.key));
       case 'post-report':
         return this.delivery.reportPart(platform, s, effect.resume);
       case 'status':

@@ -59,6 +59,8 @@ const en = {
   cost: (cost: string) => `≈ ${cost}`,
   referencesHeading: 'References',
   notVisited: 'not among the visited sources',
+  pageResearch: 'How it was researched',
+  pageLink: (url: string) => `Read and share it as a page: [${url}](${url})`,
   reportFooter: (c: CitationCheck, usage: Usage | undefined, cost: string | undefined) =>
     [
       `${c.cited} source${c.cited === 1 ? '' : 's'} cited of ${c.sources}`,
@@ -143,6 +145,8 @@ const zh: Strings = {
   cost: (cost) => `≈ ${cost}`,
   referencesHeading: '参考资料',
   notVisited: '不在研究访问过的来源中',
+  pageResearch: '研究过程',
+  pageLink: (url) => `网页版（可分享）：[${url}](${url})`,
   reportFooter: (c, usage, cost) =>
     [
       `引用了 ${c.sources} 个来源中的 ${c.cited} 个`,

@@ -9,12 +9,15 @@ export interface ReportText {
   notVisited: string;
   /** The closing line: citations and how they were checked, tokens and cost. */
   footer(check: CitationCheck, usage: Usage | undefined, cost: string | undefined): string;
+  /** The line that links the report's page. */
+  pageLink(url: string): string;
 }
 
 const ENGLISH: ReportText = {
   referencesHeading: 'References',
   notVisited: 'not among the visited sources',
   footer: (c) => `${c.cited} citations, ${c.sources} sources.`,
+  pageLink: (url) => `Page: ${url}`,
 };
 
 export interface Report {
@@ -122,6 +125,8 @@ export function buildReport(input: {
   /** Estimated cost, formatted (`¥1.26`); left out when the price is unknown. */
   cost?: string;
   visited?: string[];
+  /** The report's page, linked under the footer. */
+  pageUrl?: string;
   text?: ReportText;
   files?: ReportFile[];
 }): Report {
@@ -130,7 +135,8 @@ export function buildReport(input: {
   const check = checkCitations(input.answer, references, input.visited);
   const body = linkCitations(keepHttpLinks(input.answer.trim()), references);
   const list = referencesMarkdown(references, text.referencesHeading, new Set(check.unvisited), text.notVisited);
-  const footer = `*${text.footer(check, input.usage, input.cost)}*`;
+  const page = input.pageUrl && isHttpUrl(input.pageUrl) ? `\n\n${text.pageLink(input.pageUrl)}` : '';
+  const footer = `*${text.footer(check, input.usage, input.cost)}*${page}`;
   const refs = list ? `${list}\n${footer}\n` : `${footer}\n`;
   return {
     title: titleOf(input.answer, input.topic),

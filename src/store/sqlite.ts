@@ -30,6 +30,8 @@ const MIGRATIONS: string[] = [
   `CREATE TABLE feedback (thread TEXT NOT NULL, user TEXT NOT NULL, value TEXT NOT NULL, at INTEGER NOT NULL, PRIMARY KEY (thread, user));`,
   // Estimated DashScope spend per calendar month (UTC), for MONTHLY_BUDGET_YUAN.
   `CREATE TABLE spend (month TEXT PRIMARY KEY, yuan REAL NOT NULL);`,
+  // Report pages (PUBLIC_URL), by their random id.
+  `CREATE TABLE pages (id TEXT PRIMARY KEY, created_at INTEGER NOT NULL, expires_at INTEGER, data TEXT NOT NULL);`,
 ];
 
 /** The embedded default store (`STORE_URL=sqlite:path`): one file, WAL, synchronous writes. */
@@ -61,6 +63,8 @@ export class SqliteStore implements ThreadStore {
       message: this.db.prepare('INSERT OR IGNORE INTO messages (id, key) VALUES (?, ?)'),
       threadOfMessage: this.db.prepare<[string], { key: string }>('SELECT key FROM messages WHERE id = ?'),
       feedback: this.db.prepare('INSERT INTO feedback (thread, user, value, at) VALUES (?, ?, ?, ?) ON CONFLICT(thread, user) DO UPDATE SET value = excluded.value, at = excluded.at'),
+      savePage: this.db.prepare('INSERT INTO pages (id, created_at, expires_at, data) VALUES (?, ?, ?, ?)'),
+      getPage: this.db.prepare<[string, number], { data: string }>('SELECT data FROM pages WHERE id = ? AND (expires_at IS NULL OR expires_at > ?)'),
       addSpend: this.db.prepare('INSERT INTO spend (month, yuan) VALUES (?, ?) ON CONFLICT(month) DO UPDATE SET yuan = yuan + excluded.yuan'),
       spentIn: this.db.prepare<[string], { yuan: number }>('SELECT yuan FROM spend WHERE month = ?'),
       countFeedback: this.db.prepare<[], { value: Feedback; n: number }>('SELECT value, COUNT(*) AS n FROM feedback GROUP BY value'),
@@ -118,6 +122,14 @@ export class SqliteStore implements ThreadStore {
     const counts: Record<Feedback, number> = { good: 0, bad: 0 };
     for (const row of this.stmts.countFeedback.all()) counts[row.value] = row.n;
     return counts;
+  }
+
+  async savePage(id: string, data: string, createdAt: number, expiresAt?: number): Promise<void> {
+    this.stmts.savePage.run(id, createdAt, expiresAt ?? null, data);
+  }
+
+  async getPage(id: string, now: number): Promise<string | undefined> {
+    return this.stmts.getPage.get(id, now)?.data;
   }
 
   async addSpend(month: string, yuan: number): Promise<void> {

@@ -50,6 +50,7 @@ const INPUTS: Record<string, Input> = {
   'posted progress': { type: 'posted', view: 'progress', messageId: 'mY', now: 10 },
   'post-failed clarify': { type: 'post-failed', view: 'clarify', now: 10 },
   'post-failed progress': { type: 'post-failed', view: 'progress', now: 10 },
+  published: { type: 'published', url: 'https://bot.example/reports/x', now: 10 },
   'report-part 1/3': { type: 'report-part', delivered: 1, total: 3, now: 10 },
   'report-part 3/3': { type: 'report-part', delivered: 3, total: 3, now: 10 },
   failed: { type: 'failed', code: 'timeout', retryable: true, now: 10 },
@@ -78,6 +79,7 @@ const TABLE = `
   none | posted progress | = |
   none | post-failed clarify | = |
   none | post-failed progress | = |
+  none | published | = |
   none | report-part 1/3 | = |
   none | report-part 3/3 | = |
   none | failed | = |
@@ -98,6 +100,7 @@ const TABLE = `
   clarifying | posted progress | clarifying |
   clarifying | post-failed clarify | = |
   clarifying | post-failed progress | = |
+  clarifying | published | = |
   clarifying | report-part 1/3 | = |
   clarifying | report-part 3/3 | = |
   clarifying | failed | failed | show-clarify status
@@ -118,6 +121,7 @@ const TABLE = `
   awaiting_answer | posted progress | awaiting_answer |
   awaiting_answer | post-failed clarify | = |
   awaiting_answer | post-failed progress | = |
+  awaiting_answer | published | = |
   awaiting_answer | report-part 1/3 | = |
   awaiting_answer | report-part 3/3 | = |
   awaiting_answer | failed | = |
@@ -138,6 +142,7 @@ const TABLE = `
   queued | posted progress | queued | run
   queued | post-failed clarify | = |
   queued | post-failed progress | failed | status
+  queued | published | = |
   queued | report-part 1/3 | = |
   queued | report-part 3/3 | = |
   queued | failed | failed | show-progress! status
@@ -153,11 +158,12 @@ const TABLE = `
   researching | started | = |
   researching | clarified | = |
   researching | direct | = |
-  researching | answered | researching | post-report
+  researching | answered | researching | publish-page
   researching | posted clarify | researching |
   researching | posted progress | researching |
   researching | post-failed clarify | = |
   researching | post-failed progress | = |
+  researching | published | researching | post-report
   researching | report-part 1/3 | researching | post-report
   researching | report-part 3/3 | done | show-progress! status
   researching | failed | failed | show-progress! status
@@ -178,6 +184,7 @@ const TABLE = `
   done | posted progress | done |
   done | post-failed clarify | = |
   done | post-failed progress | = |
+  done | published | = |
   done | report-part 1/3 | = |
   done | report-part 3/3 | = |
   done | failed | = |
@@ -198,6 +205,7 @@ const TABLE = `
   failed | posted progress | failed |
   failed | post-failed clarify | = |
   failed | post-failed progress | = |
+  failed | published | = |
   failed | report-part 1/3 | = |
   failed | report-part 3/3 | = |
   failed | failed | = |
@@ -218,6 +226,7 @@ const TABLE = `
   cancelled | posted progress | cancelled |
   cancelled | post-failed clarify | = |
   cancelled | post-failed progress | = |
+  cancelled | published | = |
   cancelled | report-part 1/3 | = |
   cancelled | report-part 3/3 | = |
   cancelled | failed | = |

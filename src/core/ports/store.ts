@@ -30,6 +30,10 @@ export interface ThreadStore {
   /** Adds a run's estimated cost to a month's spend (`YYYY-MM`, UTC). */
   addSpend(month: string, yuan: number): Promise<void>;
   spentIn(month: string): Promise<number>;
+  /** Keeps a report page (rendered data, JSON) until `expiresAt` (undefined: kept). */
+  savePage(id: string, data: string, createdAt: number, expiresAt?: number): Promise<void>;
+  /** A page that exists and has not expired at `now`. */
+  getPage(id: string, now: number): Promise<string | undefined>;
   /** The thread a bot message (clarify or progress) belongs to, by the message id the platform gave. */
   threadOfMessage(messageId: string): Promise<string | undefined>;
   /** Threads by state, for metrics. */

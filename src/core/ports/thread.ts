@@ -47,6 +47,8 @@ export interface ThreadState {
   reportDelivered?: number;
   /** Words in the last report, for the final progress view. */
   words?: number;
+  /** The report's page (PUBLIC_URL), once published. */
+  pageUrl?: string;
   /** The bot's messages, recorded when their post is confirmed. */
   clarifyMessageId?: string;
   progressMessageId?: string;
