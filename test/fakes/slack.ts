@@ -17,6 +17,10 @@ const LIMITS: Record<string, Limit> = {
   'files.completeUploadExternal': { max: 100, windowMs: 60_000 },
   'apps.connections.open': { max: 50, windowMs: 60_000 },
   'conversations.replies': { max: 50, windowMs: 60_000 },
+  // Canvases: Tier 2 to create, Tier 3 to set access; files.info is Tier 4.
+  'canvases.create': { max: 20, windowMs: 60_000 },
+  'canvases.access.set': { max: 50, windowMs: 60_000 },
+  'files.info': { max: 100, windowMs: 60_000 },
 };
 
 export const BOT_USER = 'UBOT';
@@ -78,6 +82,27 @@ export interface FakeFile {
   thread_ts?: string;
 }
 
+/** A canvas made with canvases.create: its Markdown as sent, and who was given access. */
+export interface FakeCanvas {
+  id: string;
+  title?: string;
+  markdown: string;
+  /** The channel it is tabbed in (`channel_id`), if any. */
+  channel_id?: string;
+  /** Access by channel or user id: `read` or `write` (`owner` for a user). */
+  access: Map<string, string>;
+}
+
+/**
+ * What this workspace allows of canvases: `paid` (all), `free` (only canvases tabbed in a channel, one a channel:
+ * `free_teams_cannot_create_non_tabbed_canvases`), `missing_scope` (the app lacks `canvases:write`), `disabled`
+ * (canvases turned off: `canvas_disabled_user_team`).
+ */
+export type CanvasPlan = 'paid' | 'free' | 'missing_scope' | 'disabled';
+
+/** Slack's cap on canvas Markdown (documented for channel canvases: 1 MiB). */
+const CANVAS_MARKDOWN_MAX = 1_048_576;
+
 type Answer = { status?: number; body: Record<string, unknown>; headers?: Record<string, string> };
 
 export class FakeSlack {
@@ -107,6 +132,9 @@ export class FakeSlack {
   streamLifetimeMs = 306_000;
   /** Text one stream may accumulate (reported as 12,000 characters; Slack does not document it). */
   streamTextLimit = 12_000;
+  /** What this workspace allows of canvases. */
+  canvasPlan: CanvasPlan = 'paid';
+  readonly canvases = new Map<string, FakeCanvas>();
   /** Per-method rate limits of this workspace: Slack's tiers unless a test changes them. */
   readonly limits: Record<string, Limit> = { ...LIMITS };
   private readonly hits = new Map<string, number[]>();
@@ -116,6 +144,8 @@ export class FakeSlack {
   /** GETs of attached files, authorised or not. */
   fileRequests = 0;
   botToken = 'xoxb-test';
+  /** Direct-message channels and the person each is with (for canvas access in a DM). */
+  readonly dmUsers = new Map<string, string>();
   private server: Server | undefined;
   private wss: WebSocketServer | undefined;
   private socket: WebSocket | undefined;
@@ -435,9 +465,87 @@ export class FakeSlack {
         }
         return { body: { ok: true, files: files.map((f) => ({ id: f.id, title: f.title })) } };
       }
+      case 'canvases.create':
+        return this.createCanvas(a);
+      case 'canvases.access.set':
+        return this.setCanvasAccess(a);
+      case 'files.info': {
+        const canvas = this.canvases.get(String(a.file));
+        const file = this.files.find((f) => f.id === a.file);
+        if (!canvas && !file) return { body: { ok: false, error: 'file_not_found' } };
+        const id = canvas?.id ?? file!.id;
+        const permalink = canvas ? `https://fake.slack.com/docs/${TEAM}/${id}` : `https://fake.slack.com/files/${BOT_USER}/${id}/${file!.filename}`;
+        return { body: { ok: true, file: { id, title: canvas?.title ?? file!.title, filetype: canvas ? 'quip' : 'text', permalink } } };
+      }
       default:
         return { body: { ok: false, error: 'unknown_method' } };
     }
+  }
+
+  // ---- Canvases, as documented (docs.slack.dev canvases.create, canvases.access.set; slack_kit's error lists) ----
+
+  /** The canvases a thread's messages link to, in order. */
+  canvasesLinkedIn(channel: string, threadTs: string): FakeCanvas[] {
+    return this.thread(channel, threadTs).flatMap((m) => [...this.canvases.values()].filter((c) => m.text.includes(c.id)));
+  }
+
+  private canvasScope(): Answer | undefined {
+    if (this.canvasPlan === 'missing_scope') return { body: { ok: false, error: 'missing_scope', needed: 'canvases:write', provided: 'app_mentions:read,channels:history,chat:write,files:write,files:read' } };
+    if (this.canvasPlan === 'disabled') return { body: { ok: false, error: 'canvas_disabled_user_team' } };
+    return undefined;
+  }
+
+  private createCanvas(a: Record<string, unknown>): Answer {
+    const refused = this.canvasScope();
+    if (refused) return refused;
+    const channel = a.channel_id ? String(a.channel_id) : undefined;
+    // "channel_id … is a required field for free teams"; a free team has one canvas tab per channel.
+    if (this.canvasPlan === 'free') {
+      if (!channel) return { body: { ok: false, error: 'free_teams_cannot_create_non_tabbed_canvases' } };
+      if ([...this.canvases.values()].some((c) => c.channel_id === channel)) return { body: { ok: false, error: 'free_team_canvas_tab_already_exists' } };
+    }
+    let content: { type?: unknown; markdown?: unknown } = {};
+    try {
+      content = (typeof a.document_content === 'string' ? JSON.parse(a.document_content) : (a.document_content ?? {})) as typeof content;
+    } catch {
+      return { body: { ok: false, error: 'invalid_arguments' } };
+    }
+    // Only `markdown` is a document_content type (an assumption for the error's name).
+    if (a.document_content !== undefined && (content.type !== 'markdown' || typeof content.markdown !== 'string')) return { body: { ok: false, error: 'invalid_arguments' } };
+    const markdown = typeof content.markdown === 'string' ? content.markdown : '';
+    if (markdown.length > CANVAS_MARKDOWN_MAX) return { body: { ok: false, error: 'canvas_creation_failed' } };
+    const id = `F0CANVAS${++this.seq}`;
+    const canvas: FakeCanvas = { id, title: a.title === undefined ? undefined : String(a.title), markdown, channel_id: channel, access: new Map() };
+    // A canvas tabbed in a channel is writable by its members.
+    if (channel) canvas.access.set(channel, 'write');
+    this.canvases.set(id, canvas);
+    return { body: { ok: true, canvas_id: id } };
+  }
+
+  private setCanvasAccess(a: Record<string, unknown>): Answer {
+    const refused = this.canvasScope();
+    if (refused) return refused;
+    const canvas = this.canvases.get(String(a.canvas_id ?? ''));
+    if (!canvas) return { body: { ok: false, error: 'canvas_not_found' } };
+    const list = (v: unknown) => (v === undefined ? undefined : ((typeof v === 'string' ? JSON.parse(v) : v) as string[]));
+    const channels = list(a.channel_ids);
+    const users = list(a.user_ids);
+    // "One of user_ids or channel_ids must be defined, but not both."
+    if (!channels === !users || (channels ?? users)!.length === 0) return { body: { ok: false, error: 'invalid_parameters' } };
+    const level = String(a.access_level);
+    if (!['read', 'write', 'owner'].includes(level) || (level === 'owner' && channels)) return { body: { ok: false, error: 'invalid_arguments' } };
+    if (channels) {
+      // "Access levels can only be set for regular channels" (the error for a DM is not documented).
+      if (channels.some((c) => /^D/.test(c))) return { body: { ok: false, error: 'channel_not_found' } };
+      for (const c of channels) canvas.access.set(c, level);
+      return { body: { ok: true } };
+    }
+    // A user must have been sent the canvas directly first.
+    const sent = (u: string) => [...this.messages.values()].some((m) => this.dmUsers.get(m.channel) === u && m.text.includes(canvas.id));
+    const failed = users!.filter((u) => !sent(u));
+    if (failed.length) return { body: { ok: false, error: 'failed_to_update_user_ids', failed_to_update_user_ids: failed } };
+    for (const u of users!) canvas.access.set(u, level);
+    return { body: { ok: true } };
   }
 
   // ---- Message streaming, as documented (docs.slack.dev chat.*Stream) and as observed (lifetime, field caps) ----

@@ -53,8 +53,9 @@ describe('Slack streamed progress (chat.startStream / appendStream / stopStream)
     for (const piece of pieces(report)) expect(count(all, escapeRe(piece)), piece).toBe(1);
     // The rolled-over messages say where their open tasks went on.
     expect(streams.slice(0, -1).some((m) => [...m.stream!.tasks.values()].some((t) => /continued below/.test(t.title)))).toBe(true);
-    // The report is in the streams, not posted a second time: the only posted markdown is the references.
-    const posted = w.slack.thread('C1', ts).filter((m) => !m.stream);
+    // The report is in the streams, not posted a second time: the only posted markdown is the references (beside
+    // the message linking the canvas).
+    const posted = w.slack.thread('C1', ts).filter((m) => !m.stream && !w.slack.canvasesLinkedIn('C1', ts).some((c) => m.text.includes(c.id)));
     expect(posted.map((m) => m.blocks.map((b) => String(b.text ?? '')).join())).toEqual([expect.stringMatching(/^## References/)]);
     const last = streams.at(-1)!;
     expect(last.stream!.title).toMatch(/Research finished/);

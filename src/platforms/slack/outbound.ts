@@ -12,6 +12,7 @@ import { escapeMrkdwn, escapePlain } from './escape.js';
 import { parseThreadKey } from './thread-key.js';
 import { slackFailure } from './errors.js';
 import { reportParts, type SlackReportPart } from './report-parts.js';
+import { SlackCanvases } from './canvas.js';
 import type { RunStream } from './run-stream.js';
 import { SlackStreams } from './streams.js';
 import { ThreadStatus } from './thread-status.js';
@@ -30,6 +31,8 @@ export class SlackPlatform implements Platform {
   /** Who asked in each thread (from the mention), as the recipient Slack requires for a stream in a channel. */
   private readonly requesters = new Map<ThreadKey, string>();
   readonly streams: SlackStreams;
+  /** The report published as a canvas, where the workspace allows it. */
+  readonly canvases: SlackCanvases;
   /** Events the platform notices itself (the stream's Stop), handed to the core like any inbound event. */
   onInbound: ((inbound: Inbound) => void) | undefined;
 
@@ -45,6 +48,7 @@ export class SlackPlatform implements Platform {
     streams?: SlackStreams,
   ) {
     this.status = new ThreadStatus(quiet, log);
+    this.canvases = new SlackCanvases(web, quiet, log, stats, (thread) => this.requesters.get(thread));
     this.streams = streams ?? new SlackStreams(quiet, log, stats);
     this.streams.onStopped = (run) => {
       const { channel } = parseThreadKey(run.thread);
@@ -129,8 +133,8 @@ export class SlackPlatform implements Platform {
     this.editor.edit(channel, messageId, renderView(view, thread), { urgent, final });
   }
 
-  reportParts(_thread: ThreadKey, report: Report, _lang: Lang): SlackReportPart[] {
-    return reportParts(report);
+  reportParts(_thread: ThreadKey, report: Report, lang: Lang): SlackReportPart[] {
+    return reportParts(report, lang);
   }
 
   async postReportPart(thread: ThreadKey, reportPart: ReportPart, tag: PostTag): Promise<void> {
@@ -140,6 +144,7 @@ export class SlackPlatform implements Platform {
       if (part.body !== undefined) return this.postBodyPart(thread, part, tag);
       return this.postMarkdown(channel, threadTs, part.markdown, part.fallback, tag);
     }
+    if (part.kind === 'canvas') return this.canvases.publish(thread, part, metadata(tag));
     try {
       await this.web.filesUploadV2({
         channel_id: channel,
