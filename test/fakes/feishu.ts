@@ -80,6 +80,8 @@ export class FakeFeishu {
   streamingCloseMs = 10 * 60_000;
   /** Refuse every CardKit call as an app without the cardkit:card:write scope would be refused. */
   refuseCardKit = false;
+  /** Docx documents and the drive permissions on them (see FakeDocx). */
+  readonly docx = new FakeDocx();
   tokensIssued = 0;
   private validTokens = new Set<string>();
   private readonly byUuid = new Map<string, FakeFeishuMessage>();
@@ -262,6 +264,9 @@ export class FakeFeishu {
     if (req.method === 'PATCH' && m) return send(this.patch(m[1]!, JSON.parse(raw.toString()) as { content?: string }));
     if (req.method === 'POST' && url.pathname === '/open-apis/im/v1/files') return send(await this.upload(req, raw));
     if (url.pathname.startsWith('/open-apis/cardkit/v1/cards')) return send(this.cardkit(req.method ?? '', url.pathname, raw.toString()));
+    if (url.pathname.startsWith('/open-apis/docx/') || url.pathname.startsWith('/open-apis/drive/')) {
+      return send(this.docx.route(req.method ?? '', url, raw.toString(), (key, perSecond) => this.allow(key, perSecond)));
+    }
     send({ status: 404, body: { code: 404, msg: `fake Feishu does not serve ${req.method} ${url.pathname}` } });
   }
 
@@ -608,4 +613,246 @@ export function feedbackClick(feishu: FakeFeishu, messageId: string, verdict: 'g
     host: 'im_message',
     context: { open_message_id: messageId, open_chat_id: msg.chat_id },
   });
+}
+
+// ---- docx documents and drive permissions ------------------------------------------------------------------------
+
+/** Feishu's refusal when the app lacks a scope (generic error code 99991672). */
+function scopeRefusal(scopes: string): Answer {
+  return { status: 400, body: { code: 99991672, msg: `Access denied. One of the following scopes is required: [${scopes}]. 应用尚未开通所需的应用身份权限` } };
+}
+const invalid = (msg: string): Answer => ({ status: 400, body: { code: 1770001, msg: `invalid param: ${msg}` } });
+
+/** A block as the fake keeps it: its real id, parent, children and content. */
+export interface FakeBlock {
+  block_id: string;
+  parent_id: string;
+  block_type: number;
+  children: string[];
+  [content: string]: unknown;
+}
+
+export interface FakeDoc {
+  document_id: string;
+  title: string;
+  folder_token?: string;
+  /** Every block by id; the page block's id is the document's. */
+  blocks: Map<string, FakeBlock>;
+  /** Collaborators added through the drive permission API. */
+  members: Record<string, unknown>[];
+  /** The public (link) settings as last patched. */
+  public: Record<string, unknown>;
+  /** The number of blocks of each accepted descendant insert, in order. */
+  inserts: number[];
+  answers: Map<string, Answer>;
+}
+
+/** Block types the fake accepts, with the key their content goes under (docx block data structure). */
+const BLOCK_KEYS: Record<number, string> = {
+  2: 'text', 3: 'heading1', 4: 'heading2', 5: 'heading3', 6: 'heading4', 7: 'heading5', 8: 'heading6', 9: 'heading7', 10: 'heading8', 11: 'heading9',
+  12: 'bullet', 13: 'ordered', 14: 'code', 15: 'quote', 17: 'todo', 22: 'divider', 31: 'table', 32: 'table_cell', 34: 'quote_container',
+};
+/** Block types whose content has text elements. */
+const TEXT_TYPES = new Set([2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15, 17]);
+/** Blocks per descendant insert ("单次调用创建嵌套块接口最多可插入 1000 个块"). */
+export const DOCX_DESCENDANTS_MAX = 1000;
+/** Document creation and block edits per second per app (SDK docstrings: 400 / 99991400 above it). */
+const DOCX_EDITS_PER_S = 3;
+
+/**
+ * The docx and drive endpoints a report document takes, answered as documented: create a document, insert blocks
+ * with the descendant API (at most 1000 a request, table cells with at least one child, no read-only merge_info,
+ * client_token idempotency), add a chat as a collaborator, patch the public link setting, batch-query the URL.
+ * `refuseDocx` / `refuseDrive`: answer as an app without the docx:document / drive:drive scopes.
+ */
+export class FakeDocx {
+  readonly docs = new Map<string, FakeDoc>();
+  refuseDocx = false;
+  refuseDrive = false;
+  private seq = 0;
+
+  route(method: string, url: URL, raw: string, allow: (key: string, perSecond: number) => boolean): Answer {
+    const body = (raw ? JSON.parse(raw) : {}) as Record<string, unknown>;
+    const path = url.pathname;
+    if (path.startsWith('/open-apis/docx/')) {
+      if (this.refuseDocx) return scopeRefusal('docx:document, docx:document:create');
+      if (!allow('docx-app', DOCX_EDITS_PER_S)) return { status: 400, body: { code: 99991400, msg: 'request trigger frequency limit' } };
+      if (method === 'POST' && path === '/open-apis/docx/v1/documents') return this.create(body);
+      const m = /^\/open-apis\/docx\/v1\/documents\/([^/]+)\/blocks\/([^/]+)\/descendant$/.exec(path);
+      if (method === 'POST' && m) {
+        if (!allow(`docx-doc:${m[1]}`, DOCX_EDITS_PER_S)) return { status: 429, body: { code: 99991400, msg: 'document edit frequency limit' } };
+        return this.insert(m[1]!, m[2]!, url.searchParams, body);
+      }
+    }
+    if (path.startsWith('/open-apis/drive/')) {
+      if (this.refuseDrive) return scopeRefusal('drive:drive, docs:permission.member:create');
+      let m = /^\/open-apis\/drive\/v1\/permissions\/([^/]+)\/members$/.exec(path);
+      if (method === 'POST' && m) return this.addMember(m[1]!, url.searchParams, body);
+      m = /^\/open-apis\/drive\/v2\/permissions\/([^/]+)\/public$/.exec(path);
+      if (method === 'PATCH' && m) {
+        const doc = this.docs.get(m[1]!);
+        if (!doc || url.searchParams.get('type') !== 'docx') return { status: 400, body: { code: 1063001, msg: 'Invalid parameter' } };
+        doc.public = { ...doc.public, ...body };
+        return { status: 200, body: { code: 0, msg: 'success', data: { permission_public: doc.public } } };
+      }
+      if (method === 'POST' && path === '/open-apis/drive/v1/metas/batch_query') {
+        const docs = (body.request_docs as { doc_token: string; doc_type: string }[] | undefined) ?? [];
+        const metas = docs.flatMap((d) => {
+          const doc = this.docs.get(d.doc_token);
+          return doc ? [{ doc_token: d.doc_token, doc_type: d.doc_type, title: doc.title, owner_id: 'ou_app', create_time: '0', latest_modify_user: 'ou_app', latest_modify_time: '0', url: body.with_url ? `https://fake-tenant.feishu.cn/docx/${d.doc_token}` : '' }] : [];
+        });
+        return { status: 200, body: { code: 0, msg: 'success', data: { metas, failed_list: [] } } };
+      }
+    }
+    return { status: 404, body: { code: 404, msg: `fake Feishu does not serve ${method} ${path}` } };
+  }
+
+  /** A document's blocks in document order (the page block left out). */
+  blocksOf(documentId: string): FakeBlock[] {
+    const doc = this.docs.get(documentId);
+    if (!doc) return [];
+    const walk = (id: string): FakeBlock[] => doc.blocks.get(id)!.children.flatMap((c) => [doc.blocks.get(c)!, ...walk(c)]);
+    return walk(documentId);
+  }
+
+  /** The text of one block (its elements' contents joined). */
+  static text(block: FakeBlock): string {
+    const key = BLOCK_KEYS[block.block_type];
+    const elements = (block[key ?? ''] as { elements?: { text_run?: { content?: string } }[] } | undefined)?.elements ?? [];
+    return elements.map((e) => e.text_run?.content ?? '').join('');
+  }
+
+  /** Each table of a document as rows of cell texts. */
+  tablesOf(documentId: string): string[][][] {
+    const doc = this.docs.get(documentId)!;
+    return this.blocksOf(documentId)
+      .filter((b) => b.block_type === 31)
+      .map((t) => {
+        const { column_size } = (t.table as { property: { column_size: number } }).property;
+        const cells = t.children.map((c) => doc.blocks.get(c)!.children.map((x) => FakeDocx.text(doc.blocks.get(x)!)).join('\n'));
+        return Array.from({ length: cells.length / column_size }, (_, r) => cells.slice(r * column_size, (r + 1) * column_size));
+      });
+  }
+
+  private create(body: Record<string, unknown>): Answer {
+    const id = `doxcn${String(++this.seq).padStart(22, '0')}`;
+    const title = typeof body.title === 'string' ? body.title : '';
+    const page: FakeBlock = { block_id: id, parent_id: '', block_type: 1, children: [], page: { elements: [{ text_run: { content: title } }] } };
+    this.docs.set(id, {
+      document_id: id,
+      title,
+      folder_token: typeof body.folder_token === 'string' ? body.folder_token : undefined,
+      blocks: new Map([[id, page]]),
+      members: [],
+      public: { link_share_entity: 'closed' },
+      inserts: [],
+      answers: new Map(),
+    });
+    return { status: 200, body: { code: 0, msg: 'success', data: { document: { document_id: id, revision_id: 1, title } } } };
+  }
+
+  private insert(documentId: string, parentId: string, params: URLSearchParams, body: Record<string, unknown>): Answer {
+    const doc = this.docs.get(documentId);
+    if (!doc) return { status: 404, body: { code: 1770002, msg: 'not found' } };
+    const parent = doc.blocks.get(parentId);
+    if (!parent) return { status: 404, body: { code: 1770002, msg: 'not found' } };
+    const token = params.get('client_token');
+    const earlier = token ? doc.answers.get(token) : undefined;
+    if (earlier) return earlier;
+    const top = body.children_id as unknown;
+    const descendants = body.descendants as Record<string, unknown>[] | undefined;
+    if (!Array.isArray(top) || top.length === 0 || !Array.isArray(descendants) || descendants.length === 0) return invalid('children_id and descendants are required');
+    if (descendants.length > DOCX_DESCENDANTS_MAX) return invalid(`at most ${DOCX_DESCENDANTS_MAX} blocks per request, got ${descendants.length}`);
+    const byTemp = new Map<string, Record<string, unknown>>();
+    for (const d of descendants) {
+      if (typeof d.block_id !== 'string' || byTemp.has(d.block_id)) return { status: 400, body: { code: 1770019, msg: 'repeated blockID in document' } };
+      byTemp.set(d.block_id, d);
+    }
+    // Every block once, reached from children_id through children.
+    const seen = new Set<string>();
+    const visit = (id: unknown): string | undefined => {
+      if (typeof id !== 'string' || !byTemp.has(id)) return `unknown block ${String(id)}`;
+      if (seen.has(id)) return `block ${id} has two parents`;
+      seen.add(id);
+      for (const c of (byTemp.get(id)!.children as unknown[] | undefined) ?? []) {
+        const problem = visit(c);
+        if (problem) return problem;
+      }
+      return undefined;
+    };
+    for (const id of top) {
+      const problem = visit(id);
+      if (problem) return invalid(problem);
+    }
+    if (seen.size !== byTemp.size) return invalid('a descendant is not reached from children_id');
+    for (const d of descendants) {
+      const problem = checkBlock(d, byTemp);
+      if (problem) return problem;
+    }
+    const index = typeof body.index === 'number' ? body.index : -1;
+    if (!Number.isInteger(index) || index < -1 || index > parent.children.length) return invalid(`index ${index} out of range`);
+    const real = new Map([...byTemp.keys()].map((t) => [t, `doxcn${String(++this.seq).padStart(22, '0')}`]));
+    const place = (temp: string, parentReal: string): FakeBlock => {
+      const d = byTemp.get(temp)!;
+      const block = { ...structuredClone(d), block_id: real.get(temp)!, parent_id: parentReal, children: [] } as unknown as FakeBlock;
+      doc.blocks.set(block.block_id, block);
+      block.children = ((d.children as string[] | undefined) ?? []).map((c) => place(c, block.block_id).block_id);
+      return block;
+    };
+    const added = (top as string[]).map((t) => place(t, parentId));
+    parent.children.splice(index === -1 ? parent.children.length : index, 0, ...added.map((b) => b.block_id));
+    doc.inserts.push(descendants.length);
+    const answer: Answer = {
+      status: 200,
+      body: {
+        code: 0,
+        msg: 'success',
+        data: {
+          children: added,
+          document_revision_id: doc.inserts.length + 1,
+          client_token: token ?? '',
+          block_id_relations: [...real].map(([temporary_block_id, block_id]) => ({ temporary_block_id, block_id })),
+        },
+      },
+    };
+    if (token) doc.answers.set(token, answer);
+    return answer;
+  }
+
+  private addMember(token: string, params: URLSearchParams, body: Record<string, unknown>): Answer {
+    const doc = this.docs.get(token);
+    if (!doc || params.get('type') !== 'docx') return { status: 400, body: { code: 1063001, msg: 'Invalid parameter' } };
+    const idOk = body.member_type === 'openchat' ? /^oc_/.test(String(body.member_id)) : /^ou_/.test(String(body.member_id));
+    if (!idOk || !['view', 'edit', 'full_access'].includes(String(body.perm))) return { status: 400, body: { code: 1063001, msg: 'Invalid parameter' } };
+    doc.members.push({ ...body, need_notification: params.get('need_notification') });
+    return { status: 200, body: { code: 0, msg: 'success', data: { member: body } } };
+  }
+}
+
+/** The refusal of a block Feishu would not take, or undefined. */
+function checkBlock(d: Record<string, unknown>, byTemp: Map<string, Record<string, unknown>>): Answer | undefined {
+  const type = d.block_type as number;
+  const key = BLOCK_KEYS[type];
+  if (!key || d[key] === undefined) return { status: 400, body: { code: 1770006, msg: `schema mismatch: block type ${type} without ${key ?? 'a known content key'}` } };
+  const children = (d.children as string[] | undefined) ?? [];
+  if (TEXT_TYPES.has(type)) {
+    const elements = (d[key] as { elements?: unknown[] }).elements;
+    if (!Array.isArray(elements) || elements.length === 0) return invalid(`${key}.elements is required`);
+    for (const e of elements as { text_run?: { content?: unknown; text_element_style?: { link?: { url?: string } } } }[]) {
+      if (typeof e.text_run?.content !== 'string') return invalid('only text_run elements with content');
+      const link = e.text_run.text_element_style?.link?.url;
+      // Link URLs are written percent-encoded.
+      if (link !== undefined && (/[:/?#]/.test(link) || !/^https?:\/\//.test(decodeURIComponent(link)))) return invalid(`link url ${link} is not an encoded http(s) URL`);
+    }
+  }
+  if (type === 31) {
+    const property = (d.table as { property?: Record<string, unknown> }).property;
+    if (!property || property.merge_info !== undefined) return invalid('table.property is required and merge_info is read-only');
+    const rows = property.row_size as number;
+    const cols = property.column_size as number;
+    if (!(rows > 0 && cols > 0) || children.length !== rows * cols) return invalid('a table has row_size × column_size cells');
+    if (children.some((c) => byTemp.get(c)?.block_type !== 32)) return invalid('a table holds table cells only');
+  }
+  if (type === 32 && children.length === 0) return invalid('a table cell needs at least one child block');
+  return undefined;
 }

@@ -1,7 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { sampleReport } from '../fakes/dashscope-script.js';
 import { cardText, markdownOf, type FakeFeishu, type FakeFeishuMessage } from '../fakes/feishu.js';
-import { feishuWorld, progressCard, text, type FeishuWorld } from './harness.js';
+import { docCard, feishuWorld, progressCard, text, type FeishuWorld } from './harness.js';
 
 let w: FeishuWorld;
 afterEach(() => w?.close());
@@ -51,7 +51,8 @@ describe('Feishu progress as a CardKit streaming card', () => {
     expect(count(md, '#### Personalised learning with AI')).toBe(1);
     for (let s = 1; s <= 3; s++) for (let p = 1; p <= 2; p++) expect(count(md, `Paragraph ${s}.${p}:`)).toBe(1);
     expect(md).toContain('[\\[1\\]](https://example.org/source-1');
-    expect(w.feishu.thread(root).map((m) => m.msg_type)).toEqual(['interactive', 'interactive', 'file']);
+    await expect.poll(() => docCard(w, root)).toBeDefined();
+    expect(w.feishu.thread(root).map((m) => m.msg_type)).toEqual(['interactive', 'interactive', 'file', 'interactive']);
     expect(text(progress)).toMatch(/✅ Planning the research.*✅ Searching the web.*✅ Writing the report/);
     expect(JSON.stringify(progress.content)).not.toContain('"a":"cancel"');
     expectCardKitRules(w.feishu);
@@ -79,8 +80,9 @@ describe('Feishu progress as a CardKit streaming card', () => {
     const md = shownMarkdown(w, root);
     for (let s = 1; s <= 5; s++) for (let p = 1; p <= 2; p++) expect(count(md, `Paragraph ${s}.${p}:`), `paragraph ${s}.${p}`).toBe(1);
     expect(count(md, 'AI can personalise learning when data and teachers are in the loop')).toBe(1);
-    // The thread reads in order: the cards, then the references and the file.
-    expect(w.feishu.thread(root).slice(cards.length).map((m) => m.msg_type)).toEqual(['interactive', 'file']);
+    // The thread reads in order: the cards, then the references, the file and the document's link.
+    await expect.poll(() => docCard(w, root)).toBeDefined();
+    expect(w.feishu.thread(root).slice(cards.length).map((m) => m.msg_type)).toEqual(['interactive', 'file', 'interactive']);
     // Streaming is off on every card, and the last one was turned off explicitly.
     await expect.poll(() => [...w.feishu.cards.values()].every((c) => !c.streaming)).toBe(true);
     await expect.poll(() => w.feishu.cardOf(cards.at(-1)!.message_id)!.settings.at(-1)).toMatchObject({ streaming_mode: false });
@@ -116,8 +118,9 @@ describe('Feishu progress as a CardKit streaming card', () => {
     const md = shownMarkdown(w, root);
     expect(count(md, '#### Personalised learning with AI')).toBe(1);
     expect(md).toContain('References');
-    // A report card of its own, as before.
-    expect(w.feishu.thread(root).filter((m) => m.msg_type === 'interactive')).toHaveLength(3);
+    // A report card of its own, as before (and the document's link card).
+    await expect.poll(() => docCard(w, root)).toBeDefined();
+    expect(w.feishu.thread(root).filter((m) => m.msg_type === 'interactive')).toHaveLength(4);
 
     const second = w.feishu.userMessage({ text: 'battery chemistry', mentionBot: true });
     await w.deliver(second);

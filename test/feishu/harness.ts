@@ -87,3 +87,15 @@ export function clarifyCard(w: FeishuWorld, root: string): FakeFeishuMessage | u
 export function progressCard(w: FeishuWorld, root: string): FakeFeishuMessage | undefined {
   return w.feishu.thread(root).find((m) => m.msg_type === 'interactive' && /Starting the research|Waiting for a free research slot/.test(cardText(m.history[0]!)));
 }
+
+/** The card in the thread that links the report's Feishu document (an open_url button to a docx address). */
+export function docCard(w: FeishuWorld, root: string): FakeFeishuMessage | undefined {
+  return w.feishu.thread(root).find((m) => m.msg_type === 'interactive' && /"open_url"[^}]*\/docx\//.test(JSON.stringify(m.content)));
+}
+
+/** The document a link card points to. */
+export function docOf(w: FeishuWorld, card: FakeFeishuMessage): string {
+  const id = /\/docx\/([A-Za-z0-9]+)/.exec(JSON.stringify(card.content))?.[1];
+  if (!id || !w.feishu.docx.docs.has(id)) throw new Error('the card links no known document');
+  return id;
+}

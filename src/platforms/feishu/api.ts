@@ -183,7 +183,8 @@ export class FeishuApi {
     return res.file_key;
   }
 
-  private async call<T>(fn: () => Promise<unknown>, limiter: PQueue = this.limiter): Promise<T> {
+  /** One SDK call with the retries above, within `limiter`'s budget (by default the shared one). */
+  async call<T>(fn: () => Promise<unknown>, limiter: PQueue = this.limiter): Promise<T> {
     let tokenRetried = false;
     for (let attempt = 0; ; attempt++) {
       try {

@@ -13,6 +13,9 @@ export interface FeishuSettings extends FeishuCredentials {
   connection: 'websocket' | 'webhook';
   encryptKey?: string;
   verificationToken?: string;
+  /** FEISHU_DOC_SHARE and FEISHU_DOC_FOLDER_TOKEN: how the report's document is shared, and where it is created. */
+  docShare?: 'chat' | 'tenant';
+  docFolderToken?: string;
 }
 
 /** The long connection as the bot uses it; tests replace the SDK's WSClient with one that invokes the dispatcher. */
@@ -52,7 +55,7 @@ export function createFeishu(settings: FeishuSettings, opts: FeishuOptions): Fei
   const log = opts.log.child({ platform: 'feishu' });
   const api = new FeishuApi(settings, log);
   const patcher = new CardPatcher(api, log, opts.patchIntervalMs);
-  const platform = new FeishuPlatform(api, patcher, log, opts.cardkit);
+  const platform = new FeishuPlatform(api, patcher, log, opts.cardkit, { share: settings.docShare ?? 'chat', folderToken: settings.docFolderToken, domain: settings.domain });
   // Known once start() asked Feishu; events that arrive before wait for it.
   let setBotOpenId: (id: string) => void = () => {};
   const botOpenId = new Promise<string>((resolve) => (setBotOpenId = resolve));

@@ -9,6 +9,7 @@ import { renderCard, reportCard, type Card } from './cards.js';
 import { cardMarkdown } from './escape.js';
 import { CARDKIT_OP_INTERVAL_MS, CardKitRefused, STREAM_LIFETIME_MS, type LiveCardOptions } from './cardkit-ops.js';
 import { LiveCard } from './live-card.js';
+import { ReportDocs, type DocPart, type DocSettings } from './docx.js';
 import { bodyParts, liveCapacity, LiveProgress, REPORT_PART_MAX, TABLES_PER_CARD } from './live-progress.js';
 import { parseThreadKey } from './thread-key.js';
 import type { CardPatcher } from './patcher.js';
@@ -31,6 +32,7 @@ type FeishuReportPart = ReportPart &
   (
     | { kind: 'card'; title: string; markdown: string; body?: { index: number; parts: readonly string[] } }
     | { kind: 'file'; name: string; content: string }
+    | Omit<DocPart, 'label'>
   );
 
 /** How progress is shown: CardKit streaming cards (the default) or today's patched cards only. */
@@ -72,15 +74,19 @@ export class FeishuPlatform implements Platform {
   private readonly known = new Map<string, { cardId?: string; sequence: number }>();
   /** The report parts of threads whose report is being delivered, and the first part this process delivered. */
   private readonly delivering = new Map<ThreadKey, { parts: readonly string[]; resumedAt?: number }>();
+  /** The report as a Feishu document. */
+  private readonly docs: ReportDocs;
 
   constructor(
     private readonly api: FeishuApi,
     private readonly patcher: CardPatcher,
     private readonly log: Logger,
     settings: Partial<CardKitSettings> = {},
+    docs: DocSettings = { share: 'chat', domain: 'feishu' },
   ) {
     this.stats = api.stats;
     this.settings = { ...CARDKIT_DEFAULTS, ...settings };
+    this.docs = new ReportDocs(api, log, docs);
   }
 
   async post(thread: ThreadKey, view: View, tag?: PostTag): Promise<string> {
@@ -120,8 +126,8 @@ export class FeishuPlatform implements Platform {
     void live.card!.whenFinished().then(() => this.release(messageId, live));
   }
 
-  /** The report as cards (split at headings and paragraphs, at most 3 tables each), the references, then the files. */
-  reportParts(thread: ThreadKey, report: Report, _lang: Lang): FeishuReportPart[] {
+  /** The report as cards (split at headings and paragraphs, at most 3 tables each), the references, the files, a document. */
+  reportParts(thread: ThreadKey, report: Report, lang: Lang): FeishuReportPart[] {
     const body = bodyParts(report.body);
     const refs = splitMarkdown(cardMarkdown(report.referencesMarkdown), REPORT_PART_MAX);
     const delivering = this.delivering.get(thread);
@@ -136,6 +142,7 @@ export class FeishuPlatform implements Platform {
       })),
       ...refs.map((markdown) => ({ kind: 'card' as const, label: 'references', title: report.title, markdown })),
       ...reportFiles(report).map((f) => ({ kind: 'file' as const, label: `file ${f.name}`, name: f.name, content: f.content })),
+      { kind: 'doc' as const, label: 'document', title: report.title, markdown: report.markdown, lang },
     ];
   }
 
@@ -146,6 +153,7 @@ export class FeishuPlatform implements Platform {
     const delivering = this.delivering.get(thread);
     if (delivering) delivering.resumedAt ??= part.kind === 'card' && part.body ? part.body.index : Number.POSITIVE_INFINITY;
     if (part.kind === 'card') return void (await this.postCards(root, part.title, part.markdown, (n) => uuidFor(thread, tag, n)));
+    if (part.kind === 'doc') return this.docs.deliver(thread, part, tag, (n) => uuidFor(thread, tag, n));
     try {
       const fileKey = await this.api.uploadFile(part.name, Buffer.from(part.content, 'utf8'));
       await this.api.reply(root, 'file', { file_key: fileKey }, uuidFor(thread, tag));
