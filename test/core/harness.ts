@@ -1,3 +1,4 @@
+import { createServer } from 'node:net';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -15,6 +16,15 @@ import { RecordingPlatform } from '../fakes/recording-platform.js';
 
 export const RULES: Rules = { clarify: true, answerBy: 'requester', maxAttempts: 2, language: 'auto' };
 export const LIMITS: Limits = { maxConcurrent: 3, perUser: 1, dailyPerUser: 0, allowedChannels: [], allowedUsers: [] };
+
+/** A port nothing listens on now, for a bot whose PUBLIC_URL must name its port before it starts. */
+export async function freePort(): Promise<number> {
+  const server = createServer();
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  const port = (server.address() as { port: number }).port;
+  await new Promise((r) => server.close(r));
+  return port;
+}
 
 export function tempDbPath(): string {
   return join(mkdtempSync(join(tmpdir(), 'drb-')), 'bot.db');

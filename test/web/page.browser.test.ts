@@ -1,8 +1,8 @@
 import { existsSync, mkdirSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { chromium, type Browser } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { freePort } from '../core/harness.js';
 import { defaultReferences } from '../fakes/dashscope-script.js';
 import { mentionEvent, nextTs, replyEvent, slackWorld, visible, type SlackWorld } from '../slack/harness.js';
 
@@ -12,14 +12,6 @@ const OUTPUT = fileURLToPath(new URL('../../test-output/', import.meta.url));
 const hasChromium = existsSync(CHROMIUM);
 if (!hasChromium && process.env.CI) throw new Error(`${CHROMIUM} is missing: .ci/run installs Debian's chromium for the report-page tests.`);
 if (!hasChromium) console.warn(`SKIPPED: the report-page browser tests need ${CHROMIUM} (apt-get install -y chromium).`);
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const port = (server.address() as { port: number }).port;
-  await new Promise((r) => server.close(r));
-  return port;
-}
 
 let browser: Browser;
 let w: SlackWorld | undefined;
