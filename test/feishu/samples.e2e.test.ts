@@ -64,7 +64,9 @@ describe('Feishu: the recorded payloads reach the bot', () => {
     w.feishu.messages.set('om_recent_root', { message_id: 'om_recent_root', chat_id: recent.body.event.message.chat_id, sender: 'ou_someone', msg_type: 'text', content: {}, history: [] });
     await w.deliver(recent.body);
     await expect.poll(() => clarifyCard(w, 'om_recent_root')).toBeDefined();
-    expect(w.ds.requests).toHaveLength(1);
+    // The question's run starts once its card is posted; the old messages, dropped on arrival, start none.
+    await expect.poll(() => w.ds.requests.length).toBe(1);
+    expect(w.ds.requests[0]!.body.input?.messages?.[0]?.content).toBe(JSON.parse(recent.body.event.message.content).text.replace(/@_user_\d+\s*/g, '').trim());
     expect(clarifyCard(w, published.root)).toBeUndefined();
   });
 
