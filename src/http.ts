@@ -2,7 +2,7 @@ import { createServer, type IncomingMessage, type Server, type ServerResponse } 
 import type { Duplex } from 'node:stream';
 import { parse as parseForm } from 'node:querystring';
 import { silentLogger, type Logger } from './core/ports/logger.js';
-import { BodyTooLarge, isObject, readBody, reply } from './common/http-body.js';
+import { isObject, readBodyWithin, reply } from './common/http-body.js';
 
 export type Handler = (req: IncomingMessage, res: ServerResponse) => void | Promise<void>;
 
@@ -97,13 +97,8 @@ async function sendMetrics(metrics: NonNullable<HttpRoutes['metrics']>, res: Ser
  * `payload` is one, parsed as Bolt parses it) and hands the rest to Bolt, which verifies the signature.
  */
 async function slackEvents(bolt: Handler, req: IncomingMessage, res: ServerResponse): Promise<void> {
-  let raw: Buffer;
-  try {
-    raw = await readBody(req, SLACK_MAX_BODY_BYTES);
-  } catch (err) {
-    if (err instanceof BodyTooLarge) return reply(res, 413, { error: `body larger than ${SLACK_MAX_BODY_BYTES} bytes` });
-    throw err;
-  }
+  const raw = await readBodyWithin(req, res, SLACK_MAX_BODY_BYTES);
+  if (!raw) return;
   if (!isSlackPayload(raw, req.headers['content-type'])) return reply(res, 400, { error: 'body is not a Slack payload' });
   // Bolt takes a request that carries `rawBody` as already read (HTTPModuleFunctions.bufferIncomingMessage).
   Object.assign(req, { rawBody: raw });

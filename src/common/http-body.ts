@@ -6,7 +6,7 @@ export function isObject(v: unknown): v is Record<string, unknown> {
   return typeof v === 'object' && v !== null && !Array.isArray(v);
 }
 
-export class BodyTooLarge extends Error {
+class BodyTooLarge extends Error {
   constructor(readonly limit: number) {
     super(`request body larger than ${limit} bytes`);
   }
@@ -17,7 +17,7 @@ export class BodyTooLarge extends Error {
  * that passes the limit is refused at once. The rest is read and dropped rather than the connection reset, so
  * the client receives the answer (the server's request timeout bounds how long that may take).
  */
-export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
+function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
   return new Promise((resolve, reject) => {
     if (Number(req.headers['content-length']) > limit) {
       req.resume();
@@ -39,4 +39,15 @@ export function readBody(req: IncomingMessage, limit: number): Promise<Buffer> {
 
 export function reply(res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}): void {
   res.writeHead(status, { 'content-type': 'application/json', ...headers }).end(JSON.stringify(body));
+}
+
+/** The body within `limit`, or undefined once a 413 has been answered for a larger one. */
+export async function readBodyWithin(req: IncomingMessage, res: ServerResponse, limit: number): Promise<Buffer | undefined> {
+  try {
+    return await readBody(req, limit);
+  } catch (err) {
+    if (!(err instanceof BodyTooLarge)) throw err;
+    reply(res, 413, { error: `body larger than ${limit} bytes` });
+    return undefined;
+  }
 }

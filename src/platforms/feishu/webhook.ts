@@ -1,7 +1,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import * as lark from '@larksuiteoapi/node-sdk';
-import { BodyTooLarge, isObject, readBody, reply } from '../../common/http-body.js';
+import { isObject, readBodyWithin, reply } from '../../common/http-body.js';
 
 /** Feishu's events and card callbacks are a few KB; cards the bot sends stay under 30 KB. */
 export const MAX_BODY_BYTES = 1 << 20;
@@ -24,13 +24,8 @@ export interface WebhookSecrets {
 export function webhookHandler(dispatcher: lark.EventDispatcher, secrets: WebhookSecrets, now: () => number = Date.now) {
   return async (req: IncomingMessage, res: ServerResponse): Promise<void> => {
     if (req.method !== 'POST') return reply(res, 405, { error: 'use POST' }, { allow: 'POST' });
-    let raw: Buffer;
-    try {
-      raw = await readBody(req, MAX_BODY_BYTES);
-    } catch (err) {
-      if (err instanceof BodyTooLarge) return reply(res, 413, { error: `body larger than ${MAX_BODY_BYTES} bytes` });
-      throw err;
-    }
+    const raw = await readBodyWithin(req, res, MAX_BODY_BYTES);
+    if (!raw) return;
     const body = parseObject(raw);
     if (!body) return reply(res, 400, { error: 'body is not a JSON object' });
     let challenge;
