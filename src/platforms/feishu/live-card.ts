@@ -4,10 +4,8 @@ import { toFeishuError, type FeishuError } from './api.js';
 import type { Card } from './cards.js';
 import { CardKitRefused, SEQUENCE_CONFLICT, STREAM_CLOSED, nextOp, snapshot, timeSequence, type CardKitClient, type Element, type LiveCardOptions, type LiveCardSource, type Op, type Snapshot } from './cardkit-ops.js';
 
-/** Consecutive failed operations after which a fresh card is tried once. */
-const FAILURES_BEFORE_REPLACING = 3;
-const FINAL_ATTEMPTS = 5;
-const MAX_BACKOFF_MS = 10_000;
+/** Consecutive failed operations after which a fresh card is tried once; attempts at the final state; longest wait. */
+const [FAILURES_BEFORE_REPLACING, FINAL_ATTEMPTS, MAX_BACKOFF_MS] = [3, 5, 10_000];
 
 /**
  * One card in the thread kept up to date through CardKit: a card entity with streaming on, changed one operation
@@ -225,7 +223,8 @@ export class LiveCard {
       if (!this.settled && this.finalStep === 'none') {
         this.log.info({ code: e.code, replacements: this.replacements }, 'card streaming closed; posting a fresh card');
         await this.replace('streaming closed').catch((err2: unknown) => this.countFailure(toFeishuError(err2)));
-      }
+      } else if (this.finalStep === 'settings') this.finalStep = 'done'; // Feishu already turned streaming off
+      else this.countFailure(e);
       return;
     }
     if (e.code === SEQUENCE_CONFLICT) this.seq += 1000;

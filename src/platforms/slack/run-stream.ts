@@ -280,8 +280,11 @@ export class RunStream {
       milestone = true;
     } else if (next === 'later' && !fresh) {
       overflow = true;
+    } else if (next === 'later') {
+      // Not even a fresh message has room for the next block beside the tasks it carries: rolling on would only
+      // post empty messages. The report parts carry the rest of the text.
+      this.text.freeze();
     }
-    // (A fresh message whose carried tasks leave no room takes the text with its next call.)
     return {
       chunks,
       milestone,

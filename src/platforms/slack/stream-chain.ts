@@ -64,6 +64,8 @@ export class StreamChain {
 
   close(seg: Segment): void {
     seg.open = false;
+    // Slack ended the message: a roll that was due has happened.
+    this.rollPending = false;
     const index = this.segments.indexOf(seg);
     for (const [id, s] of this.shown) if (s.segment === index && !(settled(s.status) && s.sourcesSent)) this.shown.delete(id);
     this.shownTitle = '';

@@ -85,7 +85,9 @@ export class StreamText {
 
   /** Slack accepted a call: the text it showed (if any) is shown, and the parts waiting for it go on. */
   advance(sent: string): void {
-    if (sent.length > this.sent.length && sent.startsWith(this.sent)) this.sent = sent;
+    // A block already shown may have been rendered anew meanwhile (a citation linked): what was accepted still counts.
+    const shown = this.target.startsWith(sent) ? sent : reconcile(sent, this.target);
+    if (shown.length > this.sent.length) this.sent = shown;
     for (const w of [...this.waiters]) {
       if (this.sent.length >= w.end) {
         this.waiters.splice(this.waiters.indexOf(w), 1);

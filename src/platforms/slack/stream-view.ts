@@ -107,10 +107,11 @@ export function planTitle(view: ProgressView, now: number): string {
     case 'cancelled':
       return t.cancelled;
     case 'failed':
-      return clip(`${t.failed} ${failureText(t, view.failure)}`, FIELD_MAX);
+      // A refused file's name is in the failure text: everything here goes through the escaper.
+      return clip(escapePlain(`${t.failed} ${failureText(t, view.failure)}`), FIELD_MAX);
     default: {
       if (!p) return t.starting;
-      const parts = [`${t.phase[p.phase] ?? p.phase}…`, t.elapsed(elapsedSeconds({ ...p, now: Math.max(p.now, now) })), t.sources(p.sources)];
+      const parts = [`${t.phase[p.phase] ?? escapePlain(p.phase)}…`, t.elapsed(elapsedSeconds({ ...p, now: Math.max(p.now, now) })), t.sources(p.sources)];
       if (p.usage) parts.push(t.tokens(p.usage.inputTokens + p.usage.outputTokens));
       return clip(parts.join(' · '), FIELD_MAX);
     }

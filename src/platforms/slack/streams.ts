@@ -130,7 +130,7 @@ export class SlackStreams {
     clearTimeout(this.timer);
     this.timer = undefined;
     // A post still waiting for its stream goes out as a plain message instead.
-    for (const run of this.active) if (run.state === 'opening') run.opened?.(undefined);
+    for (const run of this.active) if (run.state === 'opening' && !run.placeholder) run.opened?.(undefined);
   }
 
   /** No call in flight and no final state waiting (a run left mid-way at shutdown is not waited for). */
@@ -172,7 +172,10 @@ export class SlackStreams {
         this.active.delete(run);
         continue;
       }
+      const before = run.state;
       const next = run.plan(now);
+      // A run that ran out of messages (maxSegments) goes on in today's edited message.
+      if (run.state === 'degraded' && before !== 'degraded') this.onDegraded?.(run);
       if ('method' in next) calls.push([run, next]);
       else if (next.wakeAt !== undefined) wake = Math.min(wake, next.wakeAt);
       if (run.idle && !run.inFlight) this.active.delete(run);
