@@ -3,9 +3,9 @@ import { monitorEventLoopDelay } from 'node:perf_hooks';
 import { TEAM } from '../test/fakes/slack.js';
 import { slackWorld } from '../test/slack/harness.js';
 
-/** The bot against the fakes, with the production progress interval (1 s) and one DashScope stream per request. */
+/** The bot against the fakes, with production's edit budget and progress interval (1 s), one DashScope stream per request. */
 const world = (env: Record<string, string>, frameDelayMs: number) =>
-  slackWorld({ SKIP_CLARIFICATION: 'true', ...env }, { frameDelayMs, progressIntervalMs: 1000 });
+  slackWorld({ SKIP_CLARIFICATION: 'true', ...env }, { frameDelayMs, progressIntervalMs: 1000, budget: 'production' });
 
 let seq = 0;
 const ts = () => `1800000000.${String(++seq).padStart(6, '0')}`;
@@ -37,7 +37,8 @@ export async function overhead(runs = 15) {
       const t = ts();
       const before = w.slack.files.length;
       const sent = Date.now();
-      await w.slack.sendEvent(w.endpoint, mention('C1', t));
+      // A channel each: Slack allows about one message a second per channel, which back-to-back runs would meet.
+      await w.slack.sendEvent(w.endpoint, mention(`C${i}`, t));
       await until(() => w.slack.files.length > before, 30_000);
       const stream = w.ds.streams.at(-1)!;
       const streamEnd = performance.timeOrigin + stream.end;
