@@ -67,6 +67,16 @@ describe('caps count a request from the moment it is accepted', () => {
   });
 });
 
+/** Counts the platform's downloads of attached files. */
+function countDownloads(platform: RecordingPlatform): { count: number } {
+  const counter = { count: 0 };
+  platform.download = async () => {
+    counter.count++;
+    return new Uint8Array();
+  };
+  return counter;
+}
+
 describe('what a request carries is bounded', () => {
   it('a topic over 4,000 characters is cut at a whole character and the person is told', async () => {
     const { engine, platform } = makeEngine(fake, { rules: { clarify: false } });
@@ -79,25 +89,17 @@ describe('what a request carries is bounded', () => {
 
   it('a backend that reads no files downloads none and says the files are not used', async () => {
     const platform = new RecordingPlatform();
-    let downloads = 0;
-    platform.download = async () => {
-      downloads++;
-      return new Uint8Array();
-    };
+    const downloads = countDownloads(platform);
     const { engine } = makeEngine(fake, { platform, rules: { clarify: false } });
     await engine.handle(mention('nf', 'topic', 'U1', 'C1', [{ id: 'F1', name: 'chart.png', size: 1 << 30, url: 'https://files.slack.com/x' }]));
     await expect.poll(() => platform.reports.length).toBe(1);
-    expect(downloads).toBe(0);
+    expect(downloads.count).toBe(0);
     expect(platform.notices('nf')[0]).toMatch(/reads only your text.*chart\.png/);
   });
 
   it('a file over the backend cap is refused by its declared size before anything is downloaded or billed', async () => {
     const platform = new RecordingPlatform();
-    let downloads = 0;
-    platform.download = async () => {
-      downloads++;
-      return new Uint8Array();
-    };
+    const downloads = countDownloads(platform);
     const runs: unknown[] = [];
     const backend: ResearchBackend = {
       name: 'files',
@@ -111,7 +113,7 @@ describe('what a request carries is bounded', () => {
     await engine.handle(mention('big', 'summarise this', 'U1', 'C1', [{ id: 'F1', name: 'huge.pdf', size: 1 << 30, url: 'https://files.slack.com/x' }]));
     expect(platform.notices('big')[0]).toMatch(/huge\.pdf is 1\.0 GB; an attached file can be at most 100 MB/);
     expect(await store.get('big')).toBeUndefined();
-    expect(downloads).toBe(0);
+    expect(downloads.count).toBe(0);
     expect(runs).toHaveLength(0);
   });
 });
