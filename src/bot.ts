@@ -7,7 +7,7 @@ import { createMetrics } from './metrics.js';
 import type { FeishuConnection, FeishuOptions } from './platforms/feishu/app.js';
 import type { SlackConnection, SlackOptions } from './platforms/slack/app.js';
 import type { Platform } from './core/ports/chat.js';
-import { budgetSettings, createBackend } from './backend.js';
+import { budgetSettings, createBackend, followupSettings } from './backend.js';
 import type { ResearchBackend } from './core/ports/research.js';
 import { SqliteStore } from './store/sqlite.js';
 import { WebPages } from './platforms/web/pages.js';
@@ -57,6 +57,7 @@ export async function startBot(config: Config, opts: BotOptions = {}): Promise<B
     telemetry: metrics.telemetry,
     budget: budgetSettings(config),
     pages,
+    followup: followupSettings(config),
   });
   const server = createHttpServer({
     slack: slack?.requestListener,

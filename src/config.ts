@@ -1,6 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { parseEnv } from 'node:util';
 import { z } from 'zod';
+import { loadResearchTools, ResearchToolsError, type ResearchTools } from './research/tools-file.js';
 import type { Limits } from './core/admission.js';
 
 /**
@@ -92,6 +93,12 @@ const SPECS = {
   MONTHLY_BUDGET_YUAN: { schema: yuan, example: '500' },
   PUBLIC_URL: { schema: httpUrl, example: 'https://research-bot.example.com' },
   REPORT_PAGE_TTL_DAYS: { schema: int(1, 36_500), example: '90' },
+  FOLLOWUP_MODEL: { schema: z.string().regex(/^[\w.-]+$/, 'is not a model name'), example: 'qwen-plus', default: 'qwen-plus' },
+  FOLLOWUP_LIMIT_PER_HOUR: { schema: int(1, 10_000), example: '20', default: '20' },
+  FOLLOWUP_PRICE_INPUT_PER_M: { schema: yuan, example: '0.8' },
+  FOLLOWUP_PRICE_OUTPUT_PER_M: { schema: yuan, example: '2' },
+  RESEARCH_TOOLS_FILE: { schema: z.string().min(1), example: 'research-tools.json' },
+  RESEARCH_TOOLS_CHANNELS: { schema: z.string().min(1), example: 'C0123456789,oc_0123456789abcdef' },
 } satisfies Record<string, Spec>;
 
 export type VariableName = keyof typeof SPECS;
@@ -135,6 +142,10 @@ export interface Config {
   /** Base URL of the bot: report pages at `${publicUrl}/reports/<id>`. */
   publicUrl?: string;
   reportPageTtlDays?: number;
+  /** Follow-up questions on finished reports: the chat model, its price when configured, the hourly limit per person. */
+  followup: { model: string; limitPerHour: number; price?: { inputPerM: number; outputPerM: number } };
+  /** MCP servers passed to the snapshot model as research_tools, validated at start-up. */
+  researchTools?: ResearchTools;
 }
 
 export class ConfigError extends Error {
@@ -192,6 +203,18 @@ export function loadConfig(env: Record<string, string | undefined> = readEnviron
   }
   if (values.PRICE_INPUT_PER_M !== undefined) requireWith('PRICE_OUTPUT_PER_M', 'when PRICE_INPUT_PER_M is set');
   if (values.PRICE_OUTPUT_PER_M !== undefined) requireWith('PRICE_INPUT_PER_M', 'when PRICE_OUTPUT_PER_M is set');
+  if (values.FOLLOWUP_PRICE_INPUT_PER_M !== undefined) requireWith('FOLLOWUP_PRICE_OUTPUT_PER_M', 'when FOLLOWUP_PRICE_INPUT_PER_M is set');
+  if (values.FOLLOWUP_PRICE_OUTPUT_PER_M !== undefined) requireWith('FOLLOWUP_PRICE_INPUT_PER_M', 'when FOLLOWUP_PRICE_OUTPUT_PER_M is set');
+  if (values.RESEARCH_TOOLS_CHANNELS !== undefined) requireWith('RESEARCH_TOOLS_FILE', 'when RESEARCH_TOOLS_CHANNELS is set');
+  let researchTools: ResearchTools | undefined;
+  if (values.RESEARCH_TOOLS_FILE !== undefined) {
+    try {
+      researchTools = loadResearchTools(values.RESEARCH_TOOLS_FILE, values.RESEARCH_TOOLS_CHANNELS, values.RESEARCH_BACKEND === 'deep-search-agent' ? 'deep-search-agent' : values.RESEARCH_MODEL);
+    } catch (err) {
+      if (!(err instanceof ResearchToolsError)) throw err;
+      problems.push(err.message);
+    }
+  }
   if (problems.length > 0) throw new ConfigError(problems);
 
   return {
@@ -245,14 +268,22 @@ export function loadConfig(env: Record<string, string | undefined> = readEnviron
     port: values.PORT,
     logLevel: values.LOG_LEVEL,
     reportsDir: values.REPORTS_DIR,
-    price:
-      values.PRICE_INPUT_PER_M !== undefined && values.PRICE_OUTPUT_PER_M !== undefined
-        ? { inputPerM: values.PRICE_INPUT_PER_M, outputPerM: values.PRICE_OUTPUT_PER_M }
-        : undefined,
+    price: pricePair(values.PRICE_INPUT_PER_M, values.PRICE_OUTPUT_PER_M),
     monthlyBudgetYuan: values.MONTHLY_BUDGET_YUAN,
     publicUrl: values.PUBLIC_URL,
     reportPageTtlDays: values.REPORT_PAGE_TTL_DAYS,
+    followup: {
+      model: values.FOLLOWUP_MODEL,
+      limitPerHour: values.FOLLOWUP_LIMIT_PER_HOUR,
+      price: pricePair(values.FOLLOWUP_PRICE_INPUT_PER_M, values.FOLLOWUP_PRICE_OUTPUT_PER_M),
+    },
+    researchTools,
   };
+}
+
+/** A price when both halves are set (the checks above refuse one without the other). */
+function pricePair(inputPerM: number | undefined, outputPerM: number | undefined): Config['price'] {
+  return inputPerM !== undefined && outputPerM !== undefined ? { inputPerM, outputPerM } : undefined;
 }
 
 export const MISSING_API_KEY =

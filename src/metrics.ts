@@ -71,8 +71,9 @@ export function createMetrics(src: MetricsSources): Metrics {
   const failures = new Counter({ name: 'drb_research_failures_total', help: 'Research runs that failed, by error code.', labelNames: ['code'], registers: [registry] });
   const refused = new Counter({ name: 'drb_requests_refused_total', help: 'Requests refused by a cap or an allow-list.', registers: [registry] });
   const postFailures = new Counter({ name: 'drb_posts_failed_total', help: 'Questions and progress messages that could not be posted, even after retries; their threads are marked failed.', labelNames: ['view'], registers: [registry] });
-  const cost = new Counter({ name: 'drb_cost_yuan_total', help: 'Estimated DashScope cost of research runs in yuan, at the configured or list price.', labelNames: ['model'], registers: [registry] });
+  const cost = new Counter({ name: 'drb_cost_yuan_total', help: 'Estimated DashScope cost of research runs and follow-up answers in yuan, at the configured or list price.', labelNames: ['model'], registers: [registry] });
   const tokens = new Counter({ name: 'drb_tokens_total', help: 'DashScope tokens used by finished research.', labelNames: ['kind'], registers: [registry] });
+  const followups = new Counter({ name: 'drb_followups_total', help: 'Follow-up questions on finished reports, by outcome (answered, failed, or the error code).', labelNames: ['outcome'], registers: [registry] });
   return {
     registry,
     telemetry: {
@@ -84,6 +85,7 @@ export function createMetrics(src: MetricsSources): Metrics {
       requestRefused: () => refused.inc(),
       postFailed: (view) => postFailures.inc({ view }),
       costYuan: (model, yuan) => cost.inc({ model }, yuan),
+      followup: (outcome) => followups.inc({ outcome }),
     },
   };
 }

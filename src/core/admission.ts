@@ -13,6 +13,8 @@ export interface Limits {
   allowedUsers: string[];
 }
 
+const HOUR_MS = 3_600_000;
+
 /** Refusal notices per person per minute; a flood beyond that is refused without a message each. */
 const REFUSAL_NOTICES_PER_MINUTE = 3;
 
@@ -54,7 +56,9 @@ export class Admission {
     const standing = (await this.budget?.standing()) ?? { level: 'ok' as const };
     if (standing.level === 'spent') return this.refuse(next, t.budgetSpent(formatYuan(standing.limit)));
     const now = this.clock();
-    const rule = { busy: RUNNING_STATES, perUser, dailyLimit: dailyPerUser, countDaily: prev?.state !== 'awaiting_answer', day: utcDay(now) };
+    // Answering a request's own question is not a new request; the focus of "Research further" starts one.
+    const countDaily = prev?.state !== 'awaiting_answer' || next.further !== undefined;
+    const rule = { busy: RUNNING_STATES, perUser, dailyLimit: dailyPerUser, countDaily, day: utcDay(now) };
     const admission = await write('admit request', () => this.store.admit(next, rule));
     if (admission.ok) return standing.level === 'warn' ? { ...admission, warn: t.budgetWarning(formatYuan(standing.spent), formatYuan(standing.limit)) } : admission;
     if (admission.reason === 'per-user') return this.refuse(next, t.perUserLimit(perUser));
@@ -62,12 +66,29 @@ export class Admission {
     return { ok: false, tell: false };
   }
 
-  private refuse(next: ThreadState, text: string): Verdict {
+  /**
+   * A follow-up question by `user` in `next`'s thread, saved when it may be asked: follow-ups must be set up
+   * (`perHour`), the allow-list of people applies, then their hourly limit, counted in one atomic store step (so a
+   * burst from several processes cannot pass it).
+   */
+  async followup(next: ThreadState, user: string, perHour: number | undefined, write: <T>(op: string, f: () => Promise<T>) => Promise<T>): Promise<Verdict> {
+    const t = strings(next.lang);
+    if (perHour === undefined) return this.refuse(user, t.followup.unavailable);
+    if (this.limits.allowedUsers.length > 0 && !this.limits.allowedUsers.includes(user)) return this.refuse(user, t.notAllowedUser);
+    if (!(await write('count follow-up', () => this.store.hit(`followup:${next.platform}:${user}`, perHour, HOUR_MS, this.clock())))) {
+      return this.refuse(user, t.followup.limit(perHour));
+    }
+    const state = await write('save thread', () => this.store.save(next));
+    return state ? { ok: true, state } : { ok: false, tell: false };
+  }
+
+  private refuse(next: ThreadState | string, text: string): { ok: false; text: string; tell: boolean } {
     this.telemetry.requestRefused();
+    const who = typeof next === 'string' ? next : next.requester;
     const now = this.clock();
-    const recent = (this.told.get(next.requester) ?? []).filter((at) => now - at < 60_000);
+    const recent = (this.told.get(who) ?? []).filter((at) => now - at < 60_000);
     const tell = recent.length < REFUSAL_NOTICES_PER_MINUTE;
-    if (tell) this.told.set(next.requester, [...recent, now]);
+    if (tell) this.told.set(who, [...recent, now]);
     return { ok: false, text, tell };
   }
 }

@@ -1,8 +1,11 @@
-import type { Usage } from './ports/research.js';
+import type { ImageLimits, Usage } from './ports/research.js';
 import { detectLang, isCancelWord, strings } from './i18n.js';
 import type { ActionName, FileRef } from './ports/chat.js';
 import { isActive, RUNNING_STATES, type FailureCode, type Lang, type Result, type ThreadState } from './ports/thread.js';
 import { countWords } from './report.js';
+import { answeredTurn, ask, further, keepReport, recoverTurns, turnUpdate } from './after-report.js';
+import { capText, MAX_TEXT_CHARS } from './text-cap.js';
+import { pickImages } from './images.js';
 
 /** The bot's messages that are posted once and then edited. */
 export type PostedView = 'clarify' | 'progress';
@@ -23,7 +26,11 @@ export type Input =
   /** The report page was published (`url`), or there is none (no PUBLIC_URL, or publishing failed). */
   | { type: 'published'; url?: string; now: number }
   /** Parts of the report delivered so far, out of `total`. */
-  | { type: 'report-part'; delivered: number; total: number; now: number }
+  | { type: 'report-part'; delivered: number; total: number; messageId?: string; now: number }
+  /** A follow-up answer's message is there, its answer is written, or answering failed. */
+  | { type: 'followup-posted'; id: number; messageId: string; now: number }
+  | { type: 'followup-answered'; id: number; answer: string; usage?: Usage; now: number }
+  | { type: 'followup-failed'; id: number; now: number }
   | { type: 'failed'; code: FailureCode; detail?: string; retryable: boolean; now: number }
   | { type: 'recover'; now: number };
 
@@ -44,7 +51,9 @@ export type Effect =
   /** Deliver the next part of the report; answered with `report-part`. */
   | { type: 'post-report'; resume?: boolean }
   | { type: 'notice'; text: string; lang: Lang }
-  | { type: 'status'; working: boolean };
+  | { type: 'status'; working: boolean }
+  /** Answer follow-up question `id` with the chat model (`resume`: a restart left it unanswered). */
+  | { type: 'followup'; id: number; resume?: boolean };
 
 export interface Rules {
   clarify: boolean;
@@ -53,16 +62,18 @@ export interface Rules {
   language: 'auto' | Lang;
   /** Attached files the research backend reads (count and size); undefined when it reads none. */
   files?: { maxFiles: number; maxBytes: number };
+  /** Attached images the research backend reads; undefined when it reads none. */
+  images?: ImageLimits;
 }
 
-/** Longest topic or answer passed to the model; a longer one is cut and the person told. */
-export const MAX_TEXT_CHARS = 4000;
 
 export interface Transition {
   state: ThreadState | undefined;
   effects: Effect[];
   /** The input starts a billed run for a person (a new request, an answer, a retry): the caps apply first. */
   admit?: boolean;
+  /** The input asks the chat model a follow-up question for this person: their hourly limit applies first. */
+  followup?: string;
 }
 
 const RUNNING: ReadonlySet<string> = new Set(RUNNING_STATES);
@@ -71,6 +82,8 @@ const RUNNING: ReadonlySet<string> = new Set(RUNNING_STATES);
 export function transition(s: ThreadState | undefined, input: Input, rules: Rules): Transition {
   const none: Transition = { state: s, effects: [] };
   if (input.type === 'mention') {
+    // In a thread whose report is delivered, a mention is a question about it.
+    if (s && !isActive(s.state) && s.report) return ask(s, (p) => ({ ...s, ...p, updatedAt: input.now }), input.user, input.text, input.now);
     if (!s || !isActive(s.state)) return newRound(s, input, rules);
     // A mention inside a running thread is a reply that also @mentions the bot.
     return transition(s, { type: 'reply', user: input.user, text: input.text, now: input.now }, rules);
@@ -84,7 +97,7 @@ export function transition(s: ThreadState | undefined, input: Input, rules: Rule
 
   switch (input.type) {
     case 'reply': {
-      if (!isActive(s.state)) return none;
+      if (!isActive(s.state)) return s.report ? ask(s, next, input.user, input.text, input.now) : none;
       if (isCancelWord(input.text)) return mayControl(input.user) ? cancel(s, next) : noticeOnce('not-requester', t.notRequester);
       if (s.state === 'awaiting_answer') {
         if (!mayControl(input.user)) return noticeOnce('not-requester', t.notRequester);
@@ -94,11 +107,13 @@ export function transition(s: ThreadState | undefined, input: Input, rules: Rule
       return noticeOnce('busy', t.busy);
     }
     case 'action': {
+      // Anyone allowed in the channel may take a finished report further (the new round is theirs).
+      if (input.action === 'further') return isActive(s.state) ? none : further(s, next, input.user);
       if (!mayControl(input.user)) return noticeOnce('not-requester', t.notRequester);
       if (input.action === 'cancel') return isActive(s.state) ? cancel(s, next) : none;
       if (input.action === 'retry') return s.state === 'failed' ? retry(s, next, rules) : none;
       if (s.state !== 'awaiting_answer') return none;
-      if (input.action === 'start-now') return answer(next, t.startNowAnswer, s.lang);
+      if (input.action === 'start-now') return answer(next, s.further ? t.followup.startNowFocus : t.startNowAnswer, s.lang);
       const text = input.text?.trim();
       return text ? answer(next, text, s.lang) : none;
     }
@@ -138,13 +153,22 @@ export function transition(s: ThreadState | undefined, input: Input, rules: Rule
     case 'published':
       if (s.state !== 'researching' || !s.result) return none;
       return { state: next({ pageUrl: input.url }), effects: [{ type: 'post-report' }] };
-    case 'report-part':
+    case 'report-part': {
       if (s.state !== 'researching' || !s.result) return none;
-      if (input.delivered < input.total) return { state: next({ reportDelivered: input.delivered }), effects: [{ type: 'post-report' }] };
+      const first = input.messageId && input.delivered === 1 ? { reportMessageId: input.messageId } : {};
+      if (input.delivered < input.total) return { state: next({ reportDelivered: input.delivered, ...first }), effects: [{ type: 'post-report' }] };
+      const kept = { ...s, ...first };
       return {
-        state: next({ state: 'done', result: undefined, reportDelivered: undefined, running: false }),
+        state: next({ state: 'done', ...first, report: keepReport(kept), turns: [], result: undefined, reportDelivered: undefined, running: false }),
         effects: [{ type: 'show-progress', final: true }, { type: 'status', working: false }],
       };
+    }
+    case 'followup-posted':
+      return turnUpdate(s, next, input.id, { messageId: input.messageId });
+    case 'followup-answered':
+      return answeredTurn(s, next, input.id, input.answer, input.usage);
+    case 'followup-failed':
+      return turnUpdate(s, next, input.id, { failed: true });
     case 'failed': {
       if (!RUNNING.has(s.state)) return none;
       const state = next({ state: 'failed', failure: { code: input.code, detail: input.detail, retryable: input.retryable } });
@@ -170,7 +194,9 @@ function newRound(prev: ThreadState | undefined, input: Extract<Input, { type: '
   const refuse = (text: string): Transition => ({ state: prev, effects: [{ type: 'notice', text, lang }] });
   if (!topic) return refuse(t.help);
   const notices: Effect[] = cut ? [{ type: 'notice', text: t.textCut(MAX_TEXT_CHARS), lang }] : [];
-  let files = input.files?.length ? input.files : undefined;
+  const picked = pickImages(input.files ?? [], rules.images, lang);
+  if (picked.skipped.length) notices.push({ type: 'notice', text: t.imagesSkipped(picked.skipped), lang });
+  let files = picked.rest.length ? picked.rest : undefined;
   if (files && !rules.files) {
     // The backend reads only text: say so instead of downloading what nobody will read.
     notices.push({ type: 'notice', text: t.filesIgnored(files.map((f) => f.name)), lang });
@@ -193,6 +219,7 @@ function newRound(prev: ThreadState | undefined, input: Extract<Input, { type: '
     notices: [],
     round: (prev?.round ?? 0) + 1,
     files,
+    images: picked.images.length ? picked.images : undefined,
     version: prev?.version ?? 0,
     createdAt: prev?.createdAt ?? input.now,
     updatedAt: input.now,
@@ -209,11 +236,6 @@ function answer(next: (p: Partial<ThreadState>) => ThreadState, raw: string, lan
   };
 }
 
-/** At most MAX_TEXT_CHARS characters, never cutting a character in two. */
-export function capText(text: string): { text: string; cut: boolean } {
-  const chars = Array.from(text);
-  return chars.length <= MAX_TEXT_CHARS ? { text, cut: false } : { text: chars.slice(0, MAX_TEXT_CHARS).join('').trimEnd(), cut: true };
-}
 
 function cancel(s: ThreadState, next: (p: Partial<ThreadState>) => ThreadState): Transition {
   return { state: next({ state: 'cancelled' }), effects: [{ type: 'abort' }, { type: 'status', working: false }, viewEffect(s, true)] };
@@ -241,7 +263,7 @@ function recover(s: ThreadState, next: (p: Partial<ThreadState>) => ThreadState,
     if (!s.clarifyMessageId) return { state: s, effects: [{ type: 'post-clarify', resume: true }] };
     return now - s.updatedAt < RESHOW_QUESTIONS_MS ? { state: s, effects: [{ type: 'show-clarify' }] } : none;
   }
-  if (!RUNNING.has(s.state)) return none;
+  if (!RUNNING.has(s.state)) return { state: s, effects: recoverTurns(s, now) };
   // The answer is already paid for and stored: only the rest of the report still has to be delivered.
   if (s.state === 'researching' && s.result) return { state: s, effects: [{ type: 'post-report', resume: true }] };
   const t = strings(s.lang);

@@ -61,23 +61,35 @@ export class Delivery {
   /** Delivers the next report part (skipping one that went out unrecorded before a restart). */
   async reportPart(platform: Platform, s: ThreadState, resume = false): Promise<Input | void> {
     if (!s.result) return;
-    const report = this.build(s, s.result);
+    const report = this.build(s, s.result, await this.earlierLink(platform, s));
     const parts = platform.reportParts(s.key, report, s.lang);
     const i = s.reportDelivered ?? 0;
     const part = parts[i];
+    let messageId: string | undefined;
     if (part) {
       const tag = `report:${s.round}:${i}`;
-      const delivered = resume && (await platform.findPosted?.(s.key, tag).catch(() => undefined));
-      if (!delivered) await this.retrying(s.key, part.label, () => platform.postReportPart(s.key, part, tag));
+      messageId = (resume && (await platform.findPosted?.(s.key, tag).catch(() => undefined))) || undefined;
+      messageId ??= (await this.retrying(s.key, part.label, () => platform.postReportPart(s.key, part, tag))) || undefined;
     }
-    return { type: 'report-part', delivered: Math.min(i + 1, parts.length), total: parts.length, now: this.clock() };
+    return { type: 'report-part', delivered: Math.min(i + 1, parts.length), total: parts.length, messageId, now: this.clock() };
   }
 
-  /** The report as people get it: citations checked, the footer with cost, and the page's address. */
-  private build(s: ThreadState, result: Result): Report {
+  /**
+   * The report as people get it: what it builds on (a "Research further" round), citations checked, the footer
+   * with cost, and the page's address.
+   */
+  private build(s: ThreadState, result: Result, earlierLink?: string): Report {
     const t = strings(s.lang);
     const text = { referencesHeading: t.referencesHeading, notVisited: t.notVisited, footer: t.reportFooter, pageLink: t.pageLink };
-    return buildReport({ ...result, topic: s.topic, usage: s.usage, cost: this.budget?.format(s.usage), pageUrl: s.pageUrl, text });
+    const buildsOn = s.further && t.followup.buildsOn(s.further.topic, earlierLink ?? s.further.pageUrl);
+    return buildReport({ ...result, topic: s.topic, usage: s.usage, cost: this.budget?.format(s.usage), pageUrl: s.pageUrl, text, buildsOn: buildsOn || undefined });
+  }
+
+  /** A link to the report a "Research further" round builds on: its page, else its message where the platform links messages. */
+  private async earlierLink(platform: Platform, s: ThreadState): Promise<string | undefined> {
+    const f = s.further;
+    if (!f || f.pageUrl || !f.messageId) return f?.pageUrl;
+    return platform.permalink?.(s.key, f.messageId).catch(() => undefined);
   }
 
   private async retrying<T>(key: ThreadKey, what: string, f: () => Promise<T>): Promise<T> {

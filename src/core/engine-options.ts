@@ -2,6 +2,7 @@ import type { Limits } from './admission.js';
 import type { BudgetSettings } from './budget.js';
 import type { Rules } from './conversation.js';
 import type { Platform } from './ports/chat.js';
+import type { FollowupModel } from './ports/followup.js';
 import type { Logger } from './ports/logger.js';
 import type { ReportPages } from './ports/pages.js';
 import type { ReportFormat, ResearchBackend } from './ports/research.js';
@@ -29,4 +30,6 @@ export interface EngineOptions {
   /** Report pages (PUBLIC_URL), when served. */
   pages?: ReportPages;
   telemetry?: Telemetry;
+  /** Follow-up questions on finished reports: the chat model, its price and the per-person hourly limit. */
+  followup?: { model: FollowupModel; limitPerHour: number; budget: BudgetSettings };
 }

@@ -14,6 +14,8 @@ import { runResearch } from './research-run.js';
 import { RunQueue } from './run-queue.js';
 import { StoreGuard, StoreWriteError } from './store-guard.js';
 import { ThreadLocks } from './thread-locks.js';
+import { Followups } from './followup-runner.js';
+import { RECOVER_TURNS_MS } from './after-report.js';
 import { clarifyView, progressView } from './views.js';
 
 /**
@@ -35,6 +37,7 @@ export class Engine {
   private readonly telemetry: Telemetry;
   private readonly live = new Map<ThreadKey, Progress>();
   private readonly locks = new ThreadLocks();
+  private readonly followups?: Followups;
   private stopping = false;
 
   constructor(private readonly opts: EngineOptions) {
@@ -43,11 +46,15 @@ export class Engine {
     this.clock = opts.clock ?? Date.now;
     this.log = opts.logger ?? silentLogger;
     this.telemetry = opts.telemetry ?? noTelemetry;
-    this.rules = { ...opts.rules, files: opts.backend.files };
+    this.rules = { ...opts.rules, files: opts.backend.files, images: opts.backend.images };
     this.guard = new StoreGuard(this.log);
     this.budget = new Budget(this.store, this.clock, this.telemetry, opts.budget ?? { model: opts.backend.name });
     this.delivery = new Delivery(this.clock, this.log, this.telemetry, opts.postRetryDelaysMs, this.budget, opts.pages);
     this.admission = new Admission(this.store, opts.limits, this.clock, this.telemetry, this.budget);
+    const delays = opts.postRetryDelaysMs ?? [1000, 4000];
+    const apply = (key: ThreadKey, input: Input) => this.applyLocked(key, () => input);
+    const deps = { clock: this.clock, log: this.log, telemetry: this.telemetry, intervalMs: opts.progressIntervalMs ?? 1000, retryDelaysMs: delays, read: (k: ThreadKey) => this.store.get(k), apply };
+    if (opts.followup) this.followups = new Followups({ ...opts.followup, budget: new Budget(this.store, this.clock, this.telemetry, opts.followup.budget) }, deps);
     this.queue = new RunQueue(opts.limits.maxConcurrent, (key, signal) => this.execute(key, signal), (key, err) => this.log.error({ thread: key, err }, 'research job failed'));
   }
 
@@ -117,7 +124,9 @@ export class Engine {
    * report part not confirmed posted is posted (or adopted); open questions are shown again.
    */
   async recover(): Promise<void> {
-    for (const s of await this.store.inStates([...RUNNING_STATES, 'awaiting_answer'])) {
+    // Follow-up questions a restart left unanswered are in finished threads written within the last hour.
+    const finished = this.followups ? await this.store.inStates(['done', 'failed', 'cancelled'], this.clock() - RECOVER_TURNS_MS) : [];
+    for (const s of [...(await this.store.inStates([...RUNNING_STATES, 'awaiting_answer'])), ...finished]) {
       if (!this.platforms.has(s.platform)) continue;
       await this.locked(s.key, async () => {
         const current = await this.store.get(s.key);
@@ -139,12 +148,20 @@ export class Engine {
       clearTimeout(timer);
     }
     this.queue.abortAll();
-    await this.queue.onIdle();
+    await Promise.all([this.queue.onIdle(), this.followups?.stop()]);
     await this.locks.settled();
   }
 
   private locked<T>(key: ThreadKey, f: () => Promise<T>): Promise<T> {
     return this.locks.run(key, f);
+  }
+
+  /** Applies an input to the thread as it is when its lock is free. */
+  private applyLocked(key: ThreadKey, input: () => Input): Promise<ThreadState | undefined> {
+    return this.locked(key, async () => {
+      const current = await this.store.get(key);
+      return current && this.apply(key, current.platform, current, input());
+    });
   }
 
   /** One transition under the lock: admitted (when it starts a billed run) and stored, then its effects run. */
@@ -155,8 +172,9 @@ export class Engine {
     let state = s;
     if (t.state && t.state !== s) {
       const next = { ...t.state, key, platform: platformName };
-      if (t.admit) {
-        const verdict = await this.admission.admit(next, s, (op, f) => this.guard.write(op, key, f));
+      if (t.admit || t.followup) {
+        const write = <T>(op: string, f: () => Promise<T>) => this.guard.write(op, key, f);
+        const verdict = t.followup ? await this.admission.followup(next, t.followup, this.followups?.settings.limitPerHour, write) : await this.admission.admit(next, s, write);
         if (!verdict.ok) {
           if (verdict.tell) await this.safePost(platform, key, { kind: 'notice', lang: next.lang, text: verdict.text });
           return s;
@@ -225,6 +243,8 @@ export class Engine {
         return this.delivery.publishPage(s, this.live.get(s.key));
       case 'post-report':
         return this.delivery.reportPart(platform, s, effect.resume);
+      case 'followup':
+        return this.followups?.start(platform, s.key, effect.id, effect.resume);
       case 'status':
         // Cosmetic: never waited for, so a slow or hung platform call cannot hold the conversation.
         void platform.setStatus?.(s.key, effect.working ? strings(s.lang).working : null).catch(() => undefined);
@@ -235,7 +255,7 @@ export class Engine {
   private async showProgress(platform: Platform, s: ThreadState, final: boolean): Promise<void> {
     if (!s.progressMessageId) return;
     const live = this.live.get(s.key);
-    const extra = { position: this.queue.position(s.key), words: s.state === 'done' ? s.words : undefined, cost: this.budget.format(live?.usage ?? s.usage) };
+    const extra = { position: this.queue.position(s.key), words: s.state === 'done' ? s.words : undefined, cost: this.budget.format(live?.usage ?? s.usage), further: s.state === 'done' && !!s.report };
     await platform.update(s.key, s.progressMessageId, progressView(s, live, extra), final);
     if (final) this.live.delete(s.key);
   }
@@ -261,11 +281,7 @@ export class Engine {
   private async execute(key: ThreadKey, signal: AbortSignal): Promise<void> {
     if (this.stopping) return;
     void this.refreshPositions().catch(() => undefined);
-    const inLock = (input: () => Input) =>
-      this.locked(key, async () => {
-        const current = await this.store.get(key);
-        return current && this.apply(key, current.platform, current, input());
-      });
+    const inLock = (input: () => Input) => this.applyLocked(key, input);
     const started = await inLock(() => ({ type: 'started', now: this.clock() }));
     if (!started || !isActive(started.state) || !started.running) return;
     const platform = this.platforms.get(started.platform)!;

@@ -1,4 +1,5 @@
 import type { CitationCheck } from './citations.js';
+import { followupEn, followupZh } from './i18n-followup.js';
 import type { Usage } from './ports/research.js';
 import type { FailureCode, Lang } from './ports/thread.js';
 
@@ -51,7 +52,11 @@ const en = {
   tooManyFiles: (n: number, max: number) => `You attached ${n} files; at most ${max} can be used. Mention me again with fewer files.`,
   fileTooLarge: (name: string, size: number, max: number) =>
     `${name} is ${megabytes(size)}; an attached file can be at most ${megabytes(max)}. Mention me again without it or with a smaller file.`,
-  unsupported: 'I can read text and rich-text messages (images once they are supported). Send me your topic as text.',
+  imagesSkipped: (items: string[]) => `Not sent to the research: ${items.join('; ')}.`,
+  imageTooLarge: (name: string, max: number) => `${name} (over ${megabytes(max)})`,
+  imageOverCount: (name: string, max: number) => `${name} (at most ${max} images are read)`,
+  imageNotUsed: (name: string) => `${name} (only JPEG, PNG, BMP and WEBP images are read)`,
+  unsupported: 'I can read text and rich-text messages. Send me your topic as text; images attached to that message go to the research.',
   couldNotSave: 'I could not save this, so nothing was started. Please try again in a minute; if it keeps happening, tell an admin.',
   budgetWarning: (spent: string, limit: string) => `Heads-up: this month's research budget is 80% used (an estimated ${spent} of ${limit}).`,
   budgetSpent: (limit: string) =>
@@ -96,6 +101,7 @@ const en = {
     not_posted: 'The bot could not post in this thread, so nothing was started. Press Retry or mention me again.',
   } satisfies Record<FailureCode, string>,
   progressContinuesBelow: 'The progress continues in the card below.',
+  followup: followupEn,
 };
 
 export type Strings = typeof en;
@@ -138,7 +144,11 @@ const zh: Strings = {
   filesIgnored: (names) => `本研究只读取文字，附件（${names.join('、')}）不会被使用。`,
   tooManyFiles: (n, max) => `你附带了 ${n} 个文件，最多只能使用 ${max} 个。请减少文件后重新 @我。`,
   fileTooLarge: (name, size, max) => `${name} 大小为 ${megabytes(size)}，附件最大 ${megabytes(max)}。请去掉它或换一个更小的文件后重新 @我。`,
-  unsupported: '我能读取文字和富文本消息（图片将在支持后可用）。请用文字发送研究主题。',
+  imagesSkipped: (items) => `以下附件未发送给研究：${items.join('；')}。`,
+  imageTooLarge: (name, max) => `${name}（超过 ${megabytes(max)}）`,
+  imageOverCount: (name, max) => `${name}（最多读取 ${max} 张图片）`,
+  imageNotUsed: (name) => `${name}（只读取 JPEG、PNG、BMP、WEBP 图片）`,
+  unsupported: '我能读取文字和富文本消息。请用文字发送研究主题；同一条消息中附带的图片会一并用于研究。',
   couldNotSave: '无法保存，本次请求没有开始。请稍后重试；如果反复出现，请联系管理员。',
   budgetWarning: (spent, limit) => `提醒：本月研究预算已用 80%（估算 ${spent}，共 ${limit}）。`,
   budgetSpent: (limit) => `本月研究预算（估算 ${limit}）已用完，下个月（UTC）之前无法开始新的研究。部署机器人的管理员可以调高 MONTHLY_BUDGET_YUAN。`,
@@ -182,6 +192,7 @@ const zh: Strings = {
     not_posted: '机器人无法在此话题中发消息，因此没有开始。请点击重试或重新 @我。',
   },
   progressContinuesBelow: '进度在下方的卡片中继续。',
+  followup: followupZh,
 };
 
 function megabytes(bytes: number): string {

@@ -129,11 +129,14 @@ export function buildReport(input: {
   pageUrl?: string;
   text?: ReportText;
   files?: ReportFile[];
+  /** A line saying which earlier report this one builds on (Markdown), put before the body. */
+  buildsOn?: string;
 }): Report {
   const text = input.text ?? ENGLISH;
   const references = [...input.references].sort((a, b) => a.index - b.index);
   const check = checkCitations(input.answer, references, input.visited);
-  const body = linkCitations(keepHttpLinks(input.answer.trim()), references);
+  const answer = linkCitations(keepHttpLinks(input.answer.trim()), references);
+  const body = input.buildsOn ? `${keepHttpLinks(input.buildsOn)}\n\n${answer}` : answer;
   const list = referencesMarkdown(references, text.referencesHeading, new Set(check.unvisited), text.notVisited);
   const page = input.pageUrl && isHttpUrl(input.pageUrl) ? `\n\n${text.pageLink(input.pageUrl)}` : '';
   const footer = `*${text.footer(check, input.usage, input.cost)}*${page}`;

@@ -1,7 +1,9 @@
 import type { Input } from './conversation.js';
-import type { Platform } from './ports/chat.js';
+import type { FileRef, Platform } from './ports/chat.js';
+import { strings } from './i18n.js';
+import { sniffImage } from './images.js';
 import type { Logger } from './ports/logger.js';
-import { ResearchError, type AttachedFile, type ReportFormat, type ResearchBackend, type ResearchRequest, type Usage } from './ports/research.js';
+import { ResearchError, type AttachedFile, type AttachedImage, type ReportFormat, type ResearchBackend, type ResearchRequest, type Usage } from './ports/research.js';
 import type { Telemetry } from './ports/telemetry.js';
 import type { Result, ThreadState } from './ports/thread.js';
 import { advance, isMilestone, startProgress, type Progress } from './progress.js';
@@ -90,10 +92,17 @@ function failure(opts: ResearchRunOptions, s: ThreadState, err: unknown): Input 
   };
 }
 
-/** Step 1: [topic]; step 2: [topic, question, answer], or [topic] without clarification. */
+/**
+ * Step 1: [topic]; step 2: [topic, question, answer], or [topic] without clarification; a "Research further" round:
+ * [the earlier report's summary and the focus], without clarification.
+ */
 async function request(opts: ResearchRunOptions, s: ThreadState, platform: Platform): Promise<ResearchRequest> {
   const files = await attachments(opts, s, platform);
-  const base = { format: opts.format, ...(files.length ? { files } : {}) };
+  const images = await imagesOf(opts, s, platform);
+  const base = { format: opts.format, channel: s.channel, ...(files.length ? { files } : {}), ...(images.length ? { images } : {}) };
+  if (s.further && s.answer) {
+    return { messages: [{ role: 'user', content: strings(s.lang).followup.request(s.further.topic, s.further.summary, s.answer) }], clarify: false, ...base };
+  }
   if (s.step === 1) return { messages: [{ role: 'user', content: s.topic }], clarify: true, ...base };
   if (!s.question || !s.answer) return { messages: [{ role: 'user', content: s.topic }], clarify: false, ...base };
   return {
@@ -111,16 +120,31 @@ async function request(opts: ResearchRunOptions, s: ThreadState, platform: Platf
 async function attachments(opts: ResearchRunOptions, s: ThreadState, platform: Platform): Promise<AttachedFile[]> {
   const limits = opts.backend.files;
   if (!s.files?.length || !platform.download || !limits) return [];
-  const out = [];
-  for (const f of s.files) {
-    try {
-      out.push({ name: f.name, data: await platform.download(s.key, f, { maxBytes: limits.maxBytes, timeoutMs: DOWNLOAD_TIMEOUT_MS }) });
-    } catch (err) {
-      // The platform's message names the file and says why.
-      throw new ResearchError('file_rejected', (err as Error)?.message || `${f.name} could not be fetched from the chat.`, { cause: err });
-    }
+  return Promise.all(s.files.map(async (f) => ({ name: f.name, data: await fetchFile(s, platform, f, limits.maxBytes) })));
+}
+
+/** The request's images, fetched from the platform for this run (step 1 and step 2 alike), within the backend's caps. */
+async function imagesOf(opts: ResearchRunOptions, s: ThreadState, platform: Platform): Promise<AttachedImage[]> {
+  const limits = opts.backend.images;
+  if (!s.images?.length || !platform.download || !limits) return [];
+  const out: AttachedImage[] = [];
+  for (const f of s.images.slice(0, limits.maxImages)) {
+    const data = await fetchFile(s, platform, f, limits.maxBytes);
+    // The bytes decide the type: what a platform declares may be wrong or missing.
+    const mime = sniffImage(data);
+    if (!mime || !limits.types.includes(mime)) throw new ResearchError('file_rejected', `${f.name} is not a JPEG, PNG, BMP or WEBP image.`);
+    out.push({ name: f.name, mime, data });
   }
   return out;
+}
+
+async function fetchFile(s: ThreadState, platform: Platform, f: FileRef, maxBytes: number): Promise<Uint8Array> {
+  try {
+    return await platform.download!(s.key, f, { maxBytes, timeoutMs: DOWNLOAD_TIMEOUT_MS });
+  } catch (err) {
+    // The platform's message names the file and says why.
+    throw new ResearchError('file_rejected', (err as Error)?.message || `${f.name} could not be fetched from the chat.`, { cause: err });
+  }
 }
 
 /** Passes progress on at most once per interval, at once on a milestone, and once more after a quiet spell. */

@@ -18,7 +18,7 @@ export function clarifyView(s: ThreadState): View {
   };
 }
 
-export function progressView(s: ThreadState, progress: Progress | undefined, extra: { position?: number; words?: number; cost?: string } = {}): View {
+export function progressView(s: ThreadState, progress: Progress | undefined, extra: { position?: number; words?: number; cost?: string; further?: boolean } = {}): View {
   return {
     kind: 'progress',
     lang: s.lang,
@@ -29,5 +29,6 @@ export function progressView(s: ThreadState, progress: Progress | undefined, ext
     failure: s.state === 'failed' ? s.failure : undefined,
     words: extra.words,
     cost: extra.cost,
+    further: extra.further || undefined,
   };
 }

@@ -32,6 +32,9 @@ const MIGRATIONS: string[] = [
   `CREATE TABLE spend (month TEXT PRIMARY KEY, yuan REAL NOT NULL);`,
   // Report pages (PUBLIC_URL), by their random id.
   `CREATE TABLE pages (id TEXT PRIMARY KEY, created_at INTEGER NOT NULL, expires_at INTEGER, data TEXT NOT NULL);`,
+  // Sliding-window rate limits (follow-up questions per person per hour).
+  `CREATE TABLE hits (bucket TEXT NOT NULL, at INTEGER NOT NULL);
+   CREATE INDEX hits_bucket ON hits(bucket, at);`,
 ];
 
 /** The embedded default store (`STORE_URL=sqlite:path`): one file, WAL, synchronous writes. */
@@ -39,6 +42,7 @@ export class SqliteStore implements ThreadStore {
   private readonly db: Database.Database;
   private readonly stmts;
   private readonly admitTx: (state: ThreadState, rule: AdmissionRule) => Admission;
+  private readonly hitTx: (bucket: string, limit: number, windowMs: number, now: number) => boolean;
   private claims = 0;
 
   constructor(path: string) {
@@ -68,7 +72,16 @@ export class SqliteStore implements ThreadStore {
       addSpend: this.db.prepare('INSERT INTO spend (month, yuan) VALUES (?, ?) ON CONFLICT(month) DO UPDATE SET yuan = yuan + excluded.yuan'),
       spentIn: this.db.prepare<[string], { yuan: number }>('SELECT yuan FROM spend WHERE month = ?'),
       countFeedback: this.db.prepare<[], { value: Feedback; n: number }>('SELECT value, COUNT(*) AS n FROM feedback GROUP BY value'),
+      dropHits: this.db.prepare('DELETE FROM hits WHERE bucket = ? AND at <= ?'),
+      countHits: this.db.prepare<[string], { n: number }>('SELECT COUNT(*) AS n FROM hits WHERE bucket = ?'),
+      addHit: this.db.prepare('INSERT INTO hits (bucket, at) VALUES (?, ?)'),
     };
+    this.hitTx = this.db.transaction((bucket: string, limit: number, windowMs: number, now: number): boolean => {
+      this.stmts.dropHits.run(bucket, now - windowMs);
+      if ((this.stmts.countHits.get(bucket)?.n ?? 0) >= limit) return false;
+      this.stmts.addHit.run(bucket, now);
+      return true;
+    }).immediate;
     // IMMEDIATE: the write lock is taken before the counts are read, so no other process can slip in between.
     this.admitTx = this.db.transaction((state: ThreadState, rule: AdmissionRule): Admission => {
       const busy = this.db
@@ -156,12 +169,16 @@ export class SqliteStore implements ThreadStore {
     return saved;
   }
 
-  async inStates(states: RunState[]): Promise<ThreadState[]> {
+  async hit(bucket: string, limit: number, windowMs: number, now: number): Promise<boolean> {
+    return this.hitTx(bucket, limit, windowMs, now);
+  }
+
+  async inStates(states: RunState[], updatedSince = 0): Promise<ThreadState[]> {
     const rows = this.db
-      .prepare<string[], { data: string; version: number }>(
-        `SELECT data, version FROM threads WHERE state IN (${states.map(() => '?').join(',')}) ORDER BY updated_at`,
+      .prepare<(string | number)[], { data: string; version: number }>(
+        `SELECT data, version FROM threads WHERE state IN (${states.map(() => '?').join(',')}) AND updated_at >= ? ORDER BY updated_at`,
       )
-      .all(...states);
+      .all(...states, updatedSince);
     return rows.map((r) => ({ ...(JSON.parse(r.data) as ThreadState), version: r.version }));
   }
 

@@ -6,7 +6,7 @@ import { describe, expect, it } from 'vitest';
 /**
  * The dependency arrows of DESIGN.md, checked on every file under src/ and every import form (static, type-only,
  * side-effect, re-export, dynamic). Layers:
- * - core: platform-agnostic; imports only core and the shared Markdown helpers, and no package but marked.
+ * - core: platform-agnostic; imports only core and the shared Markdown helpers, and no package but marked and p-queue.
  * - core/ports: the interfaces the core calls out through; what store and research may see of the core.
  * - common: helpers every side may use; imports nothing of the project.
  * - store, research: implement ports; import only core/ports and common (research never config).
@@ -49,11 +49,11 @@ const layer = (path: string): string => {
 };
 
 const PACKAGES: Record<string, RegExp> = {
-  core: /^(marked|node:(crypto|util))$/,
+  core: /^(marked|p-queue|node:(crypto|util))$/,
   'core/ports': /^$/,
   common: /^(marked|undici|node:.*)$/,
   store: /^(better-sqlite3|ioredis|bullmq|node:.*)$/,
-  research: /^(undici|eventsource-parser|node:.*)$/,
+  research: /^(undici|eventsource-parser|zod|node:.*)$/,
 };
 
 /** Which project layers a layer may import. */

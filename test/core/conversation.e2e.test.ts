@@ -116,15 +116,17 @@ describe('a whole conversation through the engine', () => {
     await expect.poll(() => platform.progress('t7')?.state, { timeout: 15_000 }).toBe('done');
   });
 
-  it('a bare mention gets help, and a new mention in a finished thread starts a new round', async () => {
+  it('a bare mention gets help, and a new mention in a finished thread is a question about its report, not a new research', async () => {
     const { engine, platform } = makeEngine(fake, { rules: { clarify: false } });
     await engine.handle(mention('t8', '   '));
     expect(platform.notices('t8')[0]).toMatch(/Mention me with a topic/);
     await engine.handle(mention('t8', 'first topic'));
     await expect.poll(() => platform.reports.length).toBe(1);
     await engine.handle(mention('t8', 'second topic'));
-    await expect.poll(() => platform.reports.length).toBe(2);
-    expect(fake.requests.map((r) => r.body.input?.messages?.[0]?.content)).toEqual(['first topic', 'second topic']);
+    // This engine has no follow-up model: the person is told, and nothing is billed.
+    await expect.poll(() => platform.notices('t8').at(-1)).toMatch(/Follow-up questions are not set up/);
+    expect(platform.reports).toHaveLength(1);
+    expect(fake.requests.map((r) => r.body.input?.messages?.[0]?.content)).toEqual(['first topic']);
   });
 });
 

@@ -64,12 +64,15 @@ describe('nothing is lost between a post and its record', () => {
     platform.postReportPart = async (_t: ThreadKey, part: ReportPart, tag?: PostTag) => {
       if (part.label === 'two' && failures-- > 0) throw new Error('ok:false internal_error');
       delivered.push(`${part.label}@${tag}`);
+      return `id-${part.label}`;
     };
     const { engine, store } = makeEngine(fake, { platform, rules: { clarify: false } });
     await engine.handle(mention('p3', 'topic'));
     await expect.poll(() => platform.progress('p3')?.state).toBe('done');
     expect(delivered).toEqual(['one@report:1:0', 'two@report:1:1', 'three@report:1:2']);
     expect((await store.get('p3'))?.reportDelivered).toBeUndefined();
+    // The report's first message is what a later round links to.
+    expect((await store.get('p3'))?.report?.messageId).toBe('id-one');
   });
 
   it('Slack: chat.postMessage refused once (ok:false) still shows the question exactly once, and the reply starts step 2', async () => {

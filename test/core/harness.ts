@@ -8,6 +8,7 @@ import { Engine } from '../../src/core/engine.js';
 import type { Rules } from '../../src/core/conversation.js';
 import { noTelemetry, type Telemetry } from '../../src/core/ports/telemetry.js';
 import { createQwenBackend } from '../../src/research/qwen.js';
+import { DashScopeFollowupModel } from '../../src/research/followup-model.js';
 import type { ResearchBackend } from '../../src/core/ports/research.js';
 import { SqliteStore } from '../../src/store/sqlite.js';
 import type { FileRef, Inbound } from '../../src/core/ports/chat.js';
@@ -33,7 +34,18 @@ export function tempDbPath(): string {
 /** An engine over a SQLite file, the real qwen client and the fake DashScope, with a recording platform. */
 export function makeEngine(
   fake: FakeDashScope,
-  opts: { dbPath?: string; rules?: Partial<Rules>; limits?: Partial<Limits>; platform?: RecordingPlatform; backend?: ResearchBackend; telemetry?: Partial<Telemetry>; budget?: BudgetSettings; clock?: () => number } = {},
+  opts: {
+    dbPath?: string;
+    rules?: Partial<Rules>;
+    limits?: Partial<Limits>;
+    platform?: RecordingPlatform;
+    backend?: ResearchBackend;
+    telemetry?: Partial<Telemetry>;
+    budget?: BudgetSettings;
+    clock?: () => number;
+    /** Follow-up questions answered by the real chat client against the fake (qwen-plus at its list price). */
+    followup?: { limitPerHour?: number };
+  } = {},
 ) {
   const store = new SqliteStore(opts.dbPath ?? tempDbPath());
   const platform = opts.platform ?? new RecordingPlatform();
@@ -51,6 +63,11 @@ export function makeEngine(
     telemetry: { ...noTelemetry, ...opts.telemetry },
     budget: opts.budget,
     clock: opts.clock,
+    followup: opts.followup && {
+      model: new DashScopeFollowupModel({ baseUrl: fake.url, apiKey: 'sk-test', model: 'qwen-plus', idleTimeoutMs: 5000, retries: 0 }),
+      limitPerHour: opts.followup.limitPerHour ?? 20,
+      budget: { model: 'qwen-plus', price: { inputPerM: 0.8, outputPerM: 2 } },
+    },
   });
   return { engine, store, platform };
 }
@@ -62,6 +79,6 @@ export function mention(thread: string, text: string, user = 'U1', channel = 'C1
 export function reply(thread: string, text: string, user = 'U1'): Inbound {
   return { platform: 'test', kind: 'reply', thread, eventId: `e${++seq}`, user, channel: 'C1', text };
 }
-export function action(thread: string, name: 'answer' | 'start-now' | 'cancel' | 'retry', user = 'U1', text?: string): Inbound {
+export function action(thread: string, name: 'answer' | 'start-now' | 'cancel' | 'retry' | 'further', user = 'U1', text?: string): Inbound {
   return { platform: 'test', kind: 'action', action: name, thread, eventId: `e${++seq}`, user, channel: 'C1', text };
 }

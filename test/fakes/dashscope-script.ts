@@ -183,6 +183,35 @@ export function snapshotResearchFrames(script: ResearchScript): Frame[] {
   return b.frames;
 }
 
+/** A message's content: a string, or (qwen-deep-research with images) `{image}` items and a `{text}` item. */
+export type RecordedContent = string | ({ image: string } | { text: string })[];
+
+/**
+ * qwen-deep-research's image rules (reference/dashscope.md §2.1): content arrays of `{image}` and `{text}` items,
+ * at most 5 images, each a URL or a data URI of JPEG, PNG, BMP or WEBP. The real messages for these refusals
+ * are not documented; the fake answers InvalidParameter.
+ */
+export function invalidImages(messages: { role: string; content: RecordedContent }[]): string | undefined {
+  let images = 0;
+  for (const m of messages) {
+    if (typeof m.content === 'string') continue;
+    if (m.role !== 'user' || !Array.isArray(m.content)) return 'Only user messages may carry images.';
+    for (const item of m.content as Record<string, unknown>[]) {
+      const keys = Object.keys(item ?? {});
+      if (keys.length !== 1 || !['image', 'text'].includes(keys[0]!) || typeof item[keys[0]!] !== 'string') {
+        return 'Each content item must be {"image": …} or {"text": …}.';
+      }
+      if (keys[0] !== 'image') continue;
+      images++;
+      const url = item.image as string;
+      if (!/^https?:\/\//.test(url) && !/^data:image\/(jpeg|png|bmp|webp);base64,[A-Za-z0-9+/]+=*$/.test(url)) {
+        return 'The image must be a URL or a base64 data URI of a JPEG, PNG, BMP or WEBP image.';
+      }
+    }
+  }
+  return images > 5 ? 'At most 5 images may be sent in one request.' : undefined;
+}
+
 /** Serialises frames exactly as DashScope does: `id:`, `event:result`, the status comment, `data:`; no `[DONE]`. */
 export function sseFrame(id: number, data: Frame, event = 'result', status = 200): string {
   return `id:${id}\nevent:${event}\n:HTTP_STATUS/${status}\ndata:${JSON.stringify(data)}\n`;

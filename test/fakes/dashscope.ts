@@ -1,7 +1,10 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { CHAT_REQUEST_ID, chatFrames, FakeChatModel, invalidChatMessages, isDeepResearchModel } from './dashscope-chat.js';
 import { AGENT_BASE, AGENT_REQUEST_ID, AgentFiles, agentQuestionFrames, agentReport, agentResearchFrames, agentSse } from './dashscope-agent.js';
-import { clarifyFrames, defaultScript, REQUEST_ID, researchFrames, snapshotResearchFrames, SNAPSHOT_MODEL, sseFrame, type ResearchScript } from './dashscope-script.js';
+import { clarifyFrames, defaultScript, invalidImages, REQUEST_ID, researchFrames, snapshotResearchFrames, SNAPSHOT_MODEL, sseFrame, type RecordedContent, type ResearchScript } from './dashscope-script.js';
+
+export type { RecordedContent };
 
 /** What the fake does with one request. Requests take behaviours from the queue in order; then `ok`. */
 export type Behaviour =
@@ -15,10 +18,21 @@ export type Behaviour =
   /** Sends `afterFrames` frames, then nothing until the client gives up. */
   | { kind: 'stall'; afterFrames: number };
 
+/** A message's content: a string, or (qwen-deep-research with images) `{image}` items and a `{text}` item. */
+
 export interface RecordedRequest {
   path: string;
   headers: IncomingMessage['headers'];
-  body: { model?: string; input?: { messages?: { role: string; content: string }[] }; parameters?: Record<string, unknown> };
+  /** As sent: `parameters` holds `research_tools`, `enable_feedback`, `max_tokens`, … */
+  body: { model?: string; input?: { messages?: { role: string; content: RecordedContent }[] }; parameters?: Record<string, unknown> };
+}
+
+/** Streams open now and the most ever open at once, streams the client closed early, and finished streams. */
+export interface StreamStats {
+  open: number;
+  maxOpen: number;
+  clientAborts: number;
+  readonly streams: { start: number; end: number }[];
 }
 
 export interface FakeDashScopeOptions {
@@ -35,8 +49,17 @@ export const REPORT_FILE_MARK = '_Exported by the deep-search agent._';
 
 export const THROTTLE = { kind: 'http-error', status: 429, code: 'Throttling', message: 'Requests throttling triggered.' } as const;
 
-export class FakeDashScope {
+/**
+ * Fake DashScope on 127.0.0.1. Deep research (`qwen-deep-research*` models) and the deep-search agent are recorded
+ * in `requests`, scripted through `behaviours`, `script`, `question`; their streams count in `open`, `clientAborts`.
+ * Any other model on the generation endpoint is the chat model for follow-up questions: `chat` records its
+ * requests and counts its streams apart, and is scripted per request with `chat.enqueue({answer, usage, fault,
+ * delayMs, finish})`.
+ */
+export class FakeDashScope implements StreamStats {
   readonly requests: RecordedRequest[] = [];
+  /** The chat model: its requests, scripts and streams. */
+  readonly chat = new FakeChatModel();
   readonly behaviours: Behaviour[] = [];
   /** Streams open right now, and the most ever open at once. */
   open = 0;
@@ -109,13 +132,16 @@ export class FakeDashScope {
     } catch {
       return sendJson(res, 400, { code: 'InvalidParameter', message: 'Request body is not valid JSON.', request_id: REQUEST_ID });
     }
-    this.requests.push({ path: req.url ?? '', headers: req.headers, body });
+    const recorded: RecordedRequest = { path: req.url ?? '', headers: req.headers, body };
+    const chat = req.url === GENERATION && typeof body.model === 'string' && !isDeepResearchModel(body.model);
+    (chat ? this.chat.requests : this.requests).push(recorded);
     const auth = req.headers.authorization ?? '';
     const key = auth.startsWith('Bearer ') ? auth.slice(7) : '';
     if (!key || (this.options.apiKey !== undefined && key !== this.options.apiKey)) {
       return sendJson(res, 401, { code: 'InvalidApiKey', message: 'Invalid API-key provided.', request_id: REQUEST_ID });
     }
-    if (req.method === 'POST' && req.url === '/api/v1/services/aigc/text-generation/generation') return this.qwen(res, body);
+    if (req.method === 'POST' && chat) return this.chatModel(res, body);
+    if (req.method === 'POST' && req.url === GENERATION) return this.qwen(res, body);
     if (req.method === 'POST' && req.url === `${AGENT_BASE}/chat/completions`) return this.agentChat(res, body);
     if (req.method === 'POST' && req.url?.startsWith(`${AGENT_BASE}/file/`)) {
       const answer = this.agent.fileApi(req.url.slice(AGENT_BASE.length), (body as { input?: Record<string, unknown> }).input ?? {});
@@ -133,14 +159,27 @@ export class FakeDashScope {
         request_id: REQUEST_ID,
       });
     }
+    const badImages = invalidImages(messages);
+    if (badImages) return sendJson(res, 400, { code: 'InvalidParameter', message: badImages, request_id: REQUEST_ID });
     const behaviour = this.behaviours.shift() ?? { kind: 'ok' };
     if (behaviour.kind === 'http-error') return this.httpError(res, behaviour);
     const clarify = messages.length === 1 && body.parameters?.enable_feedback !== false;
     // The request's model picks the research frames: the snapshot model streams its rounds as `streamingThinking`.
     const frames = clarify ? clarifyFrames(this.question) : body.model === SNAPSHOT_MODEL ? snapshotResearchFrames(this.script) : researchFrames(this.script);
-    await this.stream(res, frames, behaviour, (i, f) => (i > 0 ? '\n' : '') + sseFrame(i + 1, f), (b, i) =>
-      `\n${sseFrame(i + 1, { code: b.code, message: b.message, request_id: REQUEST_ID }, 'error', b.status)}`,
-    );
+    await this.stream(res, frames, behaviour, qwenSse, qwenError(REQUEST_ID));
+  }
+
+  /** The chat model (follow-up questions): the recorded message-format stream, or the turn's fault. */
+  private async chatModel(res: ServerResponse, body: RecordedRequest['body']): Promise<void> {
+    const turn = this.chat.next();
+    if (turn.delayMs) await delay(turn.delayMs);
+    const invalid = invalidChatMessages(body.input?.messages);
+    if (invalid) return sendJson(res, 400, { code: 'InvalidParameter', message: invalid, request_id: CHAT_REQUEST_ID });
+    const behaviour = turn.fault ?? { kind: 'ok' };
+    if (behaviour.kind === 'http-error') return this.httpError(res, behaviour, CHAT_REQUEST_ID);
+    const inputChars = (body.input?.messages ?? []).reduce((n, m) => n + String(m.content).length, 0);
+    const frames = chatFrames(turn, this.chat, body.parameters ?? {}, inputChars);
+    await this.stream(res, frames, behaviour, qwenSse, qwenError(CHAT_REQUEST_ID), this.chat);
   }
 
   private async agentChat(res: ServerResponse, body: RecordedRequest['body'] & { stream?: boolean }): Promise<void> {
@@ -167,33 +206,35 @@ export class FakeDashScope {
     behaviour: Exclude<Behaviour, { kind: 'http-error' }>,
     encode: (i: number, frame: Record<string, unknown>) => string,
     errorFrame: (b: Extract<Behaviour, { kind: 'error-frame' }>, i: number) => string,
+    stats: StreamStats & { frameDelayMs: number } = this,
   ): Promise<void> {
+    const requestId = stats === this ? REQUEST_ID : CHAT_REQUEST_ID;
     res.writeHead(200, {
       'content-type': 'text/event-stream;charset=UTF-8',
-      'x-request-id': REQUEST_ID,
-      'x-dashscope-requestid': REQUEST_ID,
+      'x-request-id': requestId,
+      'x-dashscope-requestid': requestId,
     });
-    this.open++;
-    this.maxOpen = Math.max(this.maxOpen, this.open);
+    stats.open++;
+    stats.maxOpen = Math.max(stats.maxOpen, stats.open);
     let clientGone = false;
     res.on('close', () => {
-      this.open--;
+      stats.open--;
       if (!res.writableFinished) {
         clientGone = true;
-        this.clientAborts++;
+        stats.clientAborts++;
       }
     });
     const limit = behaviour.kind === 'ok' ? frames.length : Math.min(behaviour.afterFrames, frames.length);
     const start = performance.now();
     for (let i = 0; i < limit && !clientGone; i++) {
-      if (this.paused) await new Promise<void>((resolve) => this.gates.push(resolve));
-      if (this.frameDelayMs > 0) await delay(this.frameDelayMs);
+      if (this.paused && stats === this) await new Promise<void>((resolve) => this.gates.push(resolve));
+      if (stats.frameDelayMs > 0) await delay(stats.frameDelayMs);
       // qwen: frames separated by a blank line, the last one ending with a single newline, as in the captures.
       res.write(encode(i, frames[i]!));
     }
     if (clientGone) return;
     if (behaviour.kind === 'ok') {
-      res.end(() => this.streams.push({ start, end: performance.now() }));
+      res.end(() => stats.streams.push({ start, end: performance.now() }));
       return;
     }
     if (behaviour.kind === 'error-frame') {
@@ -206,8 +247,8 @@ export class FakeDashScope {
     // stall: keep the connection open and silent; the client's idle timeout ends it.
   }
 
-  private httpError(res: ServerResponse, b: Extract<Behaviour, { kind: 'http-error' }>): void {
-    const data = { code: b.code, message: b.message, request_id: REQUEST_ID };
+  private httpError(res: ServerResponse, b: Extract<Behaviour, { kind: 'http-error' }>, requestId = REQUEST_ID): void {
+    const data = { code: b.code, message: b.message, request_id: requestId };
     const headers: Record<string, string> = b.retryAfter ? { 'retry-after': String(b.retryAfter) } : {};
     if (b.sse) {
       res.writeHead(b.status, { ...headers, 'content-type': 'text/event-stream;charset=UTF-8' });
@@ -217,6 +258,13 @@ export class FakeDashScope {
     }
   }
 }
+
+const GENERATION = '/api/v1/services/aigc/text-generation/generation';
+
+/** Native frames: separated by a blank line, the last one ending with a single newline, as in the captures. */
+const qwenSse = (i: number, f: Record<string, unknown>) => (i > 0 ? '\n' : '') + sseFrame(i + 1, f);
+const qwenError = (requestId: string) => (b: Extract<Behaviour, { kind: 'error-frame' }>, i: number) =>
+  `\n${sseFrame(i + 1, { code: b.code, message: b.message, request_id: requestId }, 'error', b.status)}`;
 
 function sendJson(res: ServerResponse, status: number, data: unknown, headers: Record<string, string> = {}): void {
   res.writeHead(status, { ...headers, 'content-type': 'application/json' });

@@ -2,6 +2,7 @@ import { createCipheriv, createHash, randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Lexer } from 'marked';
+import { messageGet, messageResource, pngBytes, type Reply } from './feishu-messages.js';
 
 export const APP_ID = 'cli_0123456789abcdef';
 export const APP_SECRET = 'fake-app-secret';
@@ -66,6 +67,8 @@ type Answer = { status: number; body: Record<string, unknown>; headers?: Record<
 export class FakeFeishu {
   readonly messages = new Map<string, FakeFeishuMessage>();
   readonly files = new Map<string, { name: string; content: Buffer }>();
+  /** People's pictures and files by image_key / file_key, served by the message resource API (see feishu-messages.ts). */
+  readonly resources = new Map<string, Buffer>();
   readonly calls: { method: string; path: string; at: number }[] = [];
   /** Every refusal sent, with its code. */
   readonly refused: { path: string; code: number }[] = [];
@@ -123,13 +126,40 @@ export class FakeFeishu {
   // ---- what people do ------------------------------------------------------------------------------
 
   /** A person's message; returns the `im.message.receive_v1` event Feishu would push. */
-  userMessage(opts: { text: string; chat?: string; user?: string; root?: string; p2p?: boolean; mentionBot?: boolean; post?: boolean }): Record<string, unknown> {
+  /**
+   * A person's message; returns the `im.message.receive_v1` event Feishu would push. `images`: a post with these
+   * pictures (their bytes served by the resource API) as `img` elements after the text. `root`: in the thread of
+   * that message (or replying to it).
+   */
+  userMessage(opts: { text: string; chat?: string; user?: string; root?: string; p2p?: boolean; mentionBot?: boolean; post?: boolean; images?: Buffer[] }): Record<string, unknown> {
+    const text = `${opts.mentionBot ? '@_user_1 ' : ''}${opts.text}`;
+    const imgs = (opts.images ?? []).map((bytes) => [{ tag: 'img', image_key: this.addResource('img_v3_', bytes), width: 1, height: 1 }]);
+    const post = opts.post || imgs.length > 0;
+    const content = post ? { title: '', content: [[{ tag: 'text', text }], ...imgs] } : { text };
+    return this.userEvent(post ? 'post' : 'text', content, opts);
+  }
+
+  /** A picture a person sends (an `image` message; a real PNG unless `bytes` are given); returns its event. */
+  userImage(opts: { bytes?: Buffer; chat?: string; user?: string; root?: string } = {}): Record<string, unknown> {
+    return this.userEvent('image', { image_key: this.addResource('img_v3_', opts.bytes ?? pngBytes()) }, opts);
+  }
+
+  /** A file a person sends (a `file` message); returns its event. */
+  userFile(name: string, bytes: Buffer, opts: { chat?: string; user?: string; root?: string } = {}): Record<string, unknown> {
+    return this.userEvent('file', { file_key: this.addResource('file_v3_', bytes), file_name: name }, opts);
+  }
+
+  private addResource(prefix: string, bytes: Buffer): string {
+    const key = `${prefix}${String(++this.seq).padStart(4, '0')}_fake`;
+    this.resources.set(key, bytes);
+    return key;
+  }
+
+  private userEvent(type: string, content: Record<string, unknown>, opts: { chat?: string; user?: string; root?: string; p2p?: boolean; mentionBot?: boolean }): Record<string, unknown> {
     const id = `om_u${++this.seq}`;
     const chat = opts.chat ?? 'oc_group';
     const root = opts.root ? this.messages.get(opts.root)?.root_id ?? opts.root : undefined;
     const mentions = opts.mentionBot ? [{ key: '@_user_1', id: { open_id: BOT_OPEN_ID, union_id: 'on_bot' }, name: 'Deep Research', tenant_key: TENANT }] : [];
-    const text = `${opts.mentionBot ? '@_user_1 ' : ''}${opts.text}`;
-    const content = opts.post ? { title: '', content: [[{ tag: 'text', text }]] } : { text };
     const msg: FakeFeishuMessage = {
       message_id: id,
       chat_id: chat,
@@ -137,7 +167,7 @@ export class FakeFeishu {
       thread_id: root ? `omt_${root}` : undefined,
       parent_id: root,
       sender: opts.user ?? 'ou_alice',
-      msg_type: opts.post ? 'post' : 'text',
+      msg_type: type,
       content,
       history: [content],
     };
@@ -239,6 +269,8 @@ export class FakeFeishu {
       if (a.body.code !== 0) this.refused.push({ path: url.pathname, code: a.body.code as number });
       res.writeHead(a.status, { 'content-type': 'application/json', ...a.headers }).end(JSON.stringify(a.body));
     };
+    // A file's bytes, or a refusal like any other.
+    const reply = (r: Reply) => ('bytes' in r ? void res.writeHead(200, r.headers).end(r.bytes) : send(r));
     if (url.pathname === '/open-apis/auth/v3/tenant_access_token/internal') {
       const body = JSON.parse(raw.toString() || '{}') as { app_id?: string; app_secret?: string };
       if (body.app_id !== APP_ID || body.app_secret !== APP_SECRET) return send({ status: 400, body: { code: 10014, msg: 'app secret invalid' } });
@@ -258,7 +290,11 @@ export class FakeFeishu {
     if (req.method === 'GET' && url.pathname === '/open-apis/bot/v3/info') {
       return send({ status: 200, body: { code: 0, msg: 'ok', bot: { activate_status: 2, app_name: 'Deep Research', open_id: BOT_OPEN_ID, ip_white_list: [] } } });
     }
-    let m = /^\/open-apis\/im\/v1\/messages\/([^/]+)\/reply$/.exec(url.pathname);
+    let m = /^\/open-apis\/im\/v1\/messages\/([^/]+)\/resources\/([^/]+)$/.exec(url.pathname);
+    if (req.method === 'GET' && m) return reply(messageResource(this.messages, this.resources, m[1]!, m[2]!, url.searchParams.get('type')));
+    m = /^\/open-apis\/im\/v1\/messages\/([^/]+)$/.exec(url.pathname);
+    if (req.method === 'GET' && m) return reply(messageGet(this.messages, m[1]!, TENANT, APP_ID));
+    m = /^\/open-apis\/im\/v1\/messages\/([^/]+)\/reply$/.exec(url.pathname);
     if (req.method === 'POST' && m) return send(this.reply(m[1]!, JSON.parse(raw.toString()) as Record<string, unknown>));
     m = /^\/open-apis\/im\/v1\/messages\/([^/]+)$/.exec(url.pathname);
     if (req.method === 'PATCH' && m) return send(this.patch(m[1]!, JSON.parse(raw.toString()) as { content?: string }));

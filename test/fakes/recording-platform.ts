@@ -7,12 +7,13 @@ export interface RecordedMessage {
   thread: ThreadKey;
   /** Every version of the message: the posted view, then each update. */
   views: View[];
+  tag?: string;
 }
 
 /** A platform that records what the core shows, so tests can drive whole conversations. */
 export class RecordingPlatform implements Platform {
   readonly messages: RecordedMessage[] = [];
-  readonly reports: { thread: ThreadKey; report: Report; lang: Lang }[] = [];
+  readonly reports: { thread: ThreadKey; report: Report; lang: Lang; id: string }[] = [];
   readonly statuses: { thread: ThreadKey; status: string | null }[] = [];
   /** Contents of attached files, by file id. */
   readonly attachments = new Map<string, Uint8Array>();
@@ -20,10 +21,18 @@ export class RecordingPlatform implements Platform {
 
   constructor(readonly name = 'test') {}
 
-  async post(thread: ThreadKey, view: View): Promise<string> {
+  async post(thread: ThreadKey, view: View, tag?: string): Promise<string> {
     const id = `m${this.next++}`;
-    this.messages.push({ id, thread, views: [view] });
+    this.messages.push({ id, thread, views: [view], tag });
     return id;
+  }
+
+  async findPosted(thread: ThreadKey, tag: string): Promise<string | undefined> {
+    return this.messages.find((m) => m.thread === thread && m.tag === tag)?.id;
+  }
+
+  async permalink(_thread: ThreadKey, messageId: string): Promise<string | undefined> {
+    return `https://chat.example/messages/${messageId}`;
   }
 
   async update(thread: ThreadKey, messageId: string, view: View): Promise<void> {
@@ -37,9 +46,11 @@ export class RecordingPlatform implements Platform {
     return [{ label: 'report', report, lang }];
   }
 
-  async postReportPart(thread: ThreadKey, part: ReportPart, _tag?: string): Promise<void> {
+  async postReportPart(thread: ThreadKey, part: ReportPart, _tag?: string): Promise<string> {
     const { report, lang } = part as ReportPart & { report: Report; lang: Lang };
-    this.reports.push({ thread, report, lang });
+    const id = `r${this.next++}`;
+    this.reports.push({ thread, report, lang, id });
+    return id;
   }
 
   async download(_thread: ThreadKey, file: FileRef): Promise<Uint8Array> {
@@ -69,6 +80,11 @@ export class RecordingPlatform implements Platform {
 
   progress(thread: ThreadKey): Extract<View, { kind: 'progress' }> | undefined {
     return this.latest(thread, 'progress').at(-1) as Extract<View, { kind: 'progress' }> | undefined;
+  }
+
+  /** The latest view of every follow-up answer in a thread, in the order asked. */
+  followups(thread: ThreadKey): Extract<View, { kind: 'followup' }>[] {
+    return this.latest(thread, 'followup') as Extract<View, { kind: 'followup' }>[];
   }
 
   clarify(thread: ThreadKey): Extract<View, { kind: 'clarify' }> | undefined {

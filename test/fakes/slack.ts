@@ -1,6 +1,7 @@
 import { createHmac, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { crc32, deflateSync } from 'node:zlib';
 import { WebSocketServer, type WebSocket } from 'ws';
 
 type Limit = { max: number; windowMs: number; perChannel?: boolean };
@@ -21,10 +22,14 @@ const LIMITS: Record<string, Limit> = {
   'canvases.create': { max: 20, windowMs: 60_000 },
   'canvases.access.set': { max: 50, windowMs: 60_000 },
   'files.info': { max: 100, windowMs: 60_000 },
+  // "Special rate limits apply" (slack_kit chat.getPermalink.json), with no number: Tier 4's floor stands in for it.
+  'chat.getPermalink': { max: 100, windowMs: 60_000 },
 };
 
 export const BOT_USER = 'UBOT';
 export const TEAM = 'T1';
+/** The workspace's address, as auth.test gives it; permalinks start with it. */
+export const WORKSPACE_URL = 'https://fake.slack.com/';
 
 const STREAM_METHODS = new Set(['chat.startStream', 'chat.appendStream', 'chat.stopStream']);
 const TASK_STATUSES = new Set(['pending', 'in_progress', 'complete', 'error']);
@@ -140,12 +145,14 @@ export class FakeSlack {
   private readonly hits = new Map<string, number[]>();
   private readonly uploads = new Map<string, { filename: string; content?: Buffer }>();
   /** Files people attached to their messages, downloadable with the bot token. */
-  readonly userFiles = new Map<string, { name: string; content: Buffer; serve?: (res: ServerResponse) => void }>();
+  readonly userFiles = new Map<string, { name: string; content: Buffer; serve?: (res: ServerResponse) => void; mimetype: string }>();
   /** GETs of attached files, authorised or not. */
   fileRequests = 0;
   botToken = 'xoxb-test';
   /** Direct-message channels and the person each is with (for canvas access in a DM). */
   readonly dmUsers = new Map<string, string>();
+  /** Messages people sent (the events delivered to the bot), by `channel:ts`, with their thread: they have permalinks too. */
+  private readonly peopleMessages = new Map<string, string | undefined>();
   private server: Server | undefined;
   private wss: WebSocketServer | undefined;
   private socket: WebSocket | undefined;
@@ -236,6 +243,9 @@ export class FakeSlack {
   // ---- Events API and interactivity into the bot's HTTP endpoint, signed as Slack signs them ----
 
   eventBody(event: Record<string, unknown>): Record<string, unknown> {
+    if (typeof event.channel === 'string' && typeof event.ts === 'string') {
+      this.peopleMessages.set(`${event.channel}:${event.ts}`, typeof event.thread_ts === 'string' ? event.thread_ts : undefined);
+    }
     return {
       token: 'legacy',
       team_id: TEAM,
@@ -323,10 +333,32 @@ export class FakeSlack {
    * A file a person attaches; returns the `files[]` entry of the message event. `size` declares another size
    * than the content's, and `serve` answers an authorised download instead of sending `content`.
    */
-  userFile(name: string, content: Buffer, opts: { size?: number; serve?: (res: ServerResponse) => void } = {}): Record<string, unknown> {
+  userFile(
+    name: string,
+    content: Buffer,
+    opts: { size?: number; serve?: (res: ServerResponse) => void; mimetype?: string; filetype?: string } = {},
+  ): Record<string, unknown> {
     const id = `F${++this.seq}`;
-    this.userFiles.set(id, { name, content, serve: opts.serve });
-    return { id, name, title: name, size: opts.size ?? content.length, mimetype: 'application/octet-stream', url_private_download: `${this.url}/files-pri/${id}/${encodeURIComponent(name)}` };
+    const mimetype = opts.mimetype ?? 'application/octet-stream';
+    this.userFiles.set(id, { name, content, serve: opts.serve, mimetype });
+    // As in a recorded app_mention with a PNG (samples/slack/events/app_mention.files.json): both private URLs.
+    const base = `${this.url}/files-pri/${TEAM}-${id}`;
+    return {
+      id,
+      name,
+      title: name,
+      size: opts.size ?? content.length,
+      mimetype,
+      filetype: opts.filetype ?? 'binary',
+      mode: 'hosted',
+      url_private: `${base}/${encodeURIComponent(name)}`,
+      url_private_download: `${base}/download/${encodeURIComponent(name)}`,
+    };
+  }
+
+  /** An image a person attaches: a real PNG of `bytes` bytes (a 1×1 picture padded with a text chunk), declared as Slack does. */
+  userImage(name: string, bytes = 2048): Record<string, unknown> {
+    return this.userFile(name, pngBytes(bytes), { mimetype: 'image/png', filetype: 'png' });
   }
 
   // ---- Web API ----
@@ -334,14 +366,14 @@ export class FakeSlack {
   private async route(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const raw = await readBody(req);
     const url = new URL(req.url ?? '/', this.url);
-    const shared = /^\/files-pri\/([^/]+)\//.exec(url.pathname);
+    const shared = /^\/files-pri\/(?:[A-Z0-9]+-)?([^/]+)\//.exec(url.pathname);
     if (req.method === 'GET' && shared) {
       this.fileRequests++;
       const file = this.userFiles.get(shared[1]!);
       // Slack answers a missing or wrong token with its login page, not the file.
       if (!file || req.headers.authorization !== `Bearer ${this.botToken}`) return void res.writeHead(302, { location: `${this.url}/login` }).end();
       if (file.serve) return file.serve(res);
-      res.writeHead(200, { 'content-type': 'application/octet-stream' }).end(file.content);
+      res.writeHead(200, { 'content-type': file.mimetype, 'content-length': String(file.content.length) }).end(file.content);
       return;
     }
     if (url.pathname.startsWith('/upload/')) {
@@ -404,7 +436,7 @@ export class FakeSlack {
   private answer(method: string, a: Record<string, unknown>): Answer {
     switch (method) {
       case 'auth.test':
-        return { body: { ok: true, url: 'https://fake.slack.com/', team: 'Fake', user: 'deep-research', team_id: TEAM, user_id: BOT_USER, bot_id: 'BBOT' } };
+        return { body: { ok: true, url: WORKSPACE_URL, team: 'Fake', user: 'deep-research', team_id: TEAM, user_id: BOT_USER, bot_id: 'BBOT' } };
       case 'apps.connections.open':
         return { body: { ok: true, url: `${this.url.replace('http', 'ws')}/socket` } };
       case 'chat.postMessage': {
@@ -451,6 +483,8 @@ export class FakeSlack {
       }
       case 'assistant.threads.setStatus':
         return { body: { ok: true } };
+      case 'chat.getPermalink':
+        return this.permalink(a);
       case 'files.getUploadURLExternal': {
         const id = `F${++this.seq}`;
         this.uploads.set(id, { filename: String(a.filename) });
@@ -480,6 +514,23 @@ export class FakeSlack {
       default:
         return { body: { ok: false, error: 'unknown_method' } };
     }
+  }
+
+  /**
+   * chat.getPermalink as documented (docs.slack.dev; slack_kit chat.getPermalink.json: errors channel_not_found and
+   * message_not_found, no scope needed): `https://<domain>.slack.com/archives/<channel>/p<ts without its dot>`, and for
+   * a reply in a thread `?thread_ts=<thread>&cid=<channel>`, as Slack's links to thread replies read.
+   */
+  private permalink(a: Record<string, unknown>): Answer {
+    const channel = String(a.channel ?? '');
+    const ts = String(a.message_ts ?? '');
+    if (!/^[CDG][A-Z0-9]+$/.test(channel)) return { body: { ok: false, error: 'channel_not_found' } };
+    const key = `${channel}:${ts}`;
+    const bot = this.messages.get(key);
+    if (!bot && !this.peopleMessages.has(key)) return { body: { ok: false, error: 'message_not_found' } };
+    const thread = bot ? bot.thread_ts : this.peopleMessages.get(key);
+    const reply = thread && thread !== ts ? `?thread_ts=${thread}&cid=${channel}` : '';
+    return { body: { ok: true, channel, permalink: `${WORKSPACE_URL.replace(/\/$/, '')}/archives/${channel}/p${ts.replace('.', '')}${reply}` } };
   }
 
   // ---- Canvases, as documented (docs.slack.dev canvases.create, canvases.access.set; slack_kit's error lists) ----
@@ -756,4 +807,31 @@ async function readBody(req: IncomingMessage): Promise<Buffer> {
   const parts: Buffer[] = [];
   for await (const c of req) parts.push(c as Buffer);
   return Buffer.concat(parts);
+}
+
+/**
+ * A valid PNG of exactly `size` bytes when that is at least the smallest one (a 1×1 RGB picture, 69 bytes): the picture,
+ * padded with a `tEXt` comment chunk, each chunk with its CRC, as decoders check them.
+ */
+export function pngBytes(size = 0): Buffer {
+  const chunk = (type: string, data: Buffer) => {
+    const body = Buffer.concat([Buffer.from(type, 'latin1'), data]);
+    const out = Buffer.alloc(8 + data.length + 4);
+    out.writeUInt32BE(data.length, 0);
+    body.copy(out, 4);
+    out.writeUInt32BE(crc32(body), 8 + data.length);
+    return out;
+  };
+  const ihdr = Buffer.alloc(13);
+  ihdr.writeUInt32BE(1, 0);
+  ihdr.writeUInt32BE(1, 4);
+  ihdr[8] = 8; // bit depth
+  ihdr[9] = 2; // truecolour
+  const head = [Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr)];
+  const tail = [chunk('IDAT', deflateSync(Buffer.from([0, 0x33, 0x66, 0x99]))), chunk('IEND', Buffer.alloc(0))];
+  const bare = [...head, ...tail].reduce((n, b) => n + b.length, 0);
+  const keyword = Buffer.from('Comment\0', 'latin1');
+  const room = size - bare - 12 - keyword.length;
+  if (room < 0) return Buffer.concat([...head, ...tail]);
+  return Buffer.concat([...head, chunk('tEXt', Buffer.concat([keyword, Buffer.alloc(room, 0x78)])), ...tail]);
 }

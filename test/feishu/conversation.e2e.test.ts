@@ -65,6 +65,7 @@ describe('Feishu, webhook mode (encrypted, signed) through the real EventDispatc
     const signed = w.feishu.userMessage({ text: 'z', mentionBot: true });
     expect((await w.feishu.deliver(endpoint, signed)).status).toBe(200);
     await expect.poll(() => clarifyCard(w, (signed.event as { message: { message_id: string } }).message.message_id)).toBeDefined();
+    await expect.poll(() => w.ds.requests.length).toBe(1);
     expect(w.ds.requests.map((r) => r.body.input?.messages?.map((m) => m.content))).toEqual([['z']]);
     expect(w.feishu.callsTo(/reply$/)).toBe(1);
   });
@@ -115,12 +116,15 @@ describe('Feishu, long connection (events invoked into the dispatcher as WSClien
     ((fromBot.event as { sender: { sender_type: string } }).sender.sender_type = 'app');
     await w.deliver(fromBot);
     await w.deliver(w.feishu.userMessage({ text: 'just chatting' }));
-    await expect.poll(() => clarifyCard(w, root)).toBeDefined();
+    // The question asked (step 1 over): the person has no research running, so a new request of theirs is taken.
+    await expect.poll(() => clarifyCard(w, root) && JSON.stringify(clarifyCard(w, root)!.content).includes('"form_action_type":"submit"')).toBe(true);
     // A mention delivered after all of them gets its question: by then the ignored ones were handled too.
     const later = w.feishu.userMessage({ text: 'later topic', mentionBot: true });
     await w.deliver(later);
     await expect.poll(() => clarifyCard(w, (later.event as { message: { message_id: string } }).message.message_id)).toBeDefined();
     expect(w.feishu.thread(root).filter((m) => m.msg_type === 'interactive')).toHaveLength(1);
+    // The question card is posted (thinking) before step 1 is asked: wait for the request itself.
+    await expect.poll(() => w.ds.requests.length).toBe(2);
     expect(w.ds.requests.map((r) => r.body.input?.messages?.map((m) => m.content))).toEqual([['topic'], ['later topic']]);
     expect(w.feishu.callsTo(/reply$/)).toBe(2);
   });

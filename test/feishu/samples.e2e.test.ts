@@ -104,6 +104,7 @@ describe('Feishu: the recorded payloads reach the bot', () => {
     await w.deliver(next);
     await expect.poll(() => w.feishu.thread((next.event as { message: { message_id: string } }).message.message_id).length).toBe(1);
     expect(w.feishu.thread(String(message.message_id))).toHaveLength(1);
+    await expect.poll(() => w.ds.requests.length).toBe(1);
     expect(w.ds.requests.map((r) => r.body.input?.messages?.map((m) => m.content))).toEqual([['battery chemistry']]);
   });
 });

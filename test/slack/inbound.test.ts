@@ -1,6 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { fromMention, fromMessage, type SlackMessageEvent } from '../../src/platforms/slack/inbound.js';
+import { ACTIONS } from '../../src/platforms/slack/blocks.js';
+import { fromAction, fromMention, fromMessage, type SlackMessageEvent } from '../../src/platforms/slack/inbound.js';
 import { threadKey } from '../../src/platforms/slack/thread-key.js';
 
 /** A recorded Events API body from test/fixtures/samples/slack/events (sources in index.json there). */
@@ -87,5 +88,32 @@ describe('slack inbound: message subtypes from the recorded samples', () => {
     for (const subtype of ['message_changed', 'message_deleted', 'message_replied', 'channel_join', 'bot_message', 'channel_topic']) {
       expect(fromMessage({ ...body.event, subtype }, body.team_id, botOf(body)), subtype).toBeUndefined();
     }
+  });
+
+  it('a mention with an image carries it with the media type Slack declares (the core decides what is read)', () => {
+    const body = sample('app_mention.files');
+    expect(fromMention(body.event, body.team_id, botOf(body))).toMatchObject({
+      kind: 'mention',
+      files: [{ id: 'F0AD236ATJN', name: 'image.png', size: 214244, mime: 'image/png', url: 'https://files.slack.com/files-pri/T00FAKE00BB-F0XY789ZKLM/download/image.png' }],
+    });
+    // No declared type: no mime, the file still goes along.
+    const files = [{ ...(body.event.files as Record<string, unknown>[])[0]!, mimetype: undefined }] as SlackMessageEvent['files'];
+    expect(fromMention({ ...body.event, files }, body.team_id, botOf(body))).toMatchObject({ files: [expect.not.objectContaining({ mime: expect.anything() })] });
+  });
+});
+
+describe('slack inbound: buttons', () => {
+  it('"Research further" is the further action on the thread its value names', () => {
+    const thread = 'slack:T1:C1:1700000000.000100';
+    expect(fromAction(ACTIONS.further, thread, '1700000001.5', 'U2', 'C1')).toEqual({
+      platform: 'slack',
+      kind: 'action',
+      action: 'further',
+      thread,
+      eventId: `action:${thread}:${ACTIONS.further}:1700000001.5`,
+      user: 'U2',
+      channel: 'C1',
+    });
+    expect(fromAction(ACTIONS.further, 'not-a-thread', '1', 'U2', 'C1')).toBeUndefined();
   });
 });

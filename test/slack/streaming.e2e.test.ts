@@ -87,11 +87,15 @@ describe('Slack streamed progress (chat.startStream / appendStream / stopStream)
     await w.slack.sendEvent(w.endpoint, mentionEvent('AI in education', { ts }));
     await expect.poll(() => w.slack.streams('C1', ts).length).toBeGreaterThan(0);
     await expect.poll(() => w.ds.open).toBe(1);
+    // Progress has arrived, so the plan's title moves with the clock (before any, it stays "Starting…" and nothing is
+    // appended that could hear the Stop).
+    await expect.poll(() => w.slack.streams('C1', ts).at(-1)?.stream?.title ?? '', { timeout: 5_000 }).toMatch(/ · /);
     w.ds.pause();
     w.slack.pressStop(w.slack.streams('C1', ts).at(-1)!.ts);
-    // The next append (the clock moves every 200 ms here) hears stopped_by_user; the run is cancelled like Cancel.
-    await expect.poll(() => w.ds.clientAborts).toBe(1);
-    await expect.poll(async () => (await w.bot.store.get(`slack:T1:C1:${ts}`))?.state).toBe('cancelled');
+    // The next append (the clock moves every 200 ms here, the title each second) hears stopped_by_user; the run is
+    // cancelled like Cancel. Under a loaded test run that can take longer than expect.poll's default second.
+    await expect.poll(() => w.ds.clientAborts, { timeout: 10_000 }).toBe(1);
+    await expect.poll(async () => (await w.bot.store.get(`slack:T1:C1:${ts}`))?.state, { timeout: 5_000 }).toBe('cancelled');
     expect(w.slack.refused).toContainEqual({ method: 'chat.appendStream', error: 'stopped_by_user' });
     expect(w.slack.files).toHaveLength(0);
   });

@@ -5,7 +5,8 @@ import type { FailureCode, Lang, RunState } from './thread.js';
 /** Opaque thread key built by a platform (`slack:T…:C…:<thread_ts>`); the core never parses it. */
 export type ThreadKey = string;
 
-export type ActionName = 'answer' | 'start-now' | 'cancel' | 'retry';
+/** `further`: take a finished report further on one aspect (asks what to focus on). */
+export type ActionName = 'answer' | 'start-now' | 'cancel' | 'retry' | 'further';
 
 interface InboundBase {
   platform: string;
@@ -24,6 +25,8 @@ export interface FileRef {
   size: number;
   /** Where the platform downloads it from (with its own credentials). */
   url?: string;
+  /** The media type the platform declares (`image/png`), when it declares one: images go to the model as images. */
+  mime?: string;
 }
 
 export type Inbound =
@@ -81,6 +84,24 @@ export type View =
       words?: number;
       /** The run's estimated cost so far (`¥1.26`), when the price is known. */
       cost?: string;
+      /** Done with a report: offer "Research further". */
+      further?: boolean;
+    }
+  /**
+   * The answer to a follow-up question, while it is written and once done. `text` is Markdown with the link
+   * policy applied and citations already linked to the report's sources; `footer` names the model, tokens and cost.
+   */
+  | {
+      kind: 'followup';
+      lang: Lang;
+      /** Who asked (platform user id) and what. */
+      asker: string;
+      question: string;
+      state: 'thinking' | 'writing' | 'done' | 'failed';
+      text: string;
+      footer?: string;
+      /** What went wrong and what the person can do, when failed. */
+      failure?: string;
     }
   | { kind: 'notice'; lang: Lang; text: string };
 
@@ -130,10 +151,13 @@ export interface Platform {
    */
   reportParts(thread: ThreadKey, report: Report, lang: Lang): ReportPart[];
   /**
-   * Delivers one part, tagged like a post. Resolves when it is delivered, or when it is optional (a file) and
-   * could not be; rejects when a required part could not be delivered.
+   * Delivers one part, tagged like a post. Resolves when it is delivered (with the id of the message it posted,
+   * where there is one), or when it is optional (a file) and could not be; rejects when a required part could
+   * not be delivered.
    */
-  postReportPart(thread: ThreadKey, part: ReportPart, tag: PostTag): Promise<void>;
+  postReportPart(thread: ThreadKey, part: ReportPart, tag: PostTag): Promise<string | void>;
+  /** A link to one of the bot's messages people can open (the earlier report a new one builds on), when the platform has one. */
+  permalink?(thread: ThreadKey, messageId: string): Promise<string | undefined>;
   /**
    * Downloads a file attached to a request, refusing before any byte is read when the declared size is over
    * `limits.maxBytes`, and stopping once more bytes than that arrive or the deadline passes. Rejects with an

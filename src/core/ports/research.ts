@@ -15,6 +15,25 @@ export interface ResearchRequest {
   format: ReportFormat;
   /** Files the person attached (deep-search-agent: uploaded and passed as session_files). */
   files?: AttachedFile[];
+  /** Images the person attached, for a backend that reads images: they go with the first user message. */
+  images?: AttachedImage[];
+  /** The chat or channel the request comes from, for settings an admin made per channel (research tools). */
+  channel?: string;
+}
+
+export interface AttachedImage {
+  name: string;
+  /** `image/png`, `image/jpeg`, `image/bmp` or `image/webp`. */
+  mime: string;
+  data: Uint8Array;
+}
+
+/** What a backend that reads images accepts. */
+export interface ImageLimits {
+  maxImages: number;
+  maxBytes: number;
+  /** Media types it reads. */
+  types: readonly string[];
 }
 
 export interface AttachedFile {
@@ -121,5 +140,7 @@ export interface ResearchBackend {
   readonly name: string;
   /** Present when the backend reads attached files: how many and how large. Without it no file is downloaded. */
   readonly files?: { maxFiles: number; maxBytes: number };
+  /** Present when the backend reads images (qwen-deep-research): which, how many and how large. */
+  readonly images?: ImageLimits;
   run(request: ResearchRequest, signal?: AbortSignal): AsyncIterable<ResearchEvent>;
 }

@@ -14,8 +14,13 @@ export interface ThreadStore {
    * the version incremented; returns undefined when someone else wrote it first.
    */
   save(state: ThreadState): Promise<ThreadState | undefined>;
-  /** Threads in any of these states, oldest first. */
-  inStates(states: RunState[]): Promise<ThreadState[]>;
+  /** Threads in any of these states (last written at or after `updatedSince`, when given), oldest first. */
+  inStates(states: RunState[], updatedSince?: number): Promise<ThreadState[]>;
+  /**
+   * A sliding-window rate limit as one atomic step: true (and the hit counted) when `bucket` has fewer than
+   * `limit` hits in the `windowMs` before `now`; false otherwise (nothing counted).
+   */
+  hit(bucket: string, limit: number, windowMs: number, now: number): Promise<boolean>;
   /**
    * Admission and save as one atomic step: refuses when the requester already has `perUser` other threads in
    * `busy` states, or (with `countDaily` and a `dailyLimit` above 0) already `dailyLimit` requests that day;

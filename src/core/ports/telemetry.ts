@@ -10,6 +10,8 @@ export interface Telemetry {
   postFailed(view: string): void;
   /** A run's estimated cost in yuan. */
   costYuan(model: string, yuan: number): void;
+  /** A follow-up question answered, or failed (`outcome`: the error code). */
+  followup(outcome: string): void;
 }
 
 export const noTelemetry: Telemetry = {
@@ -18,4 +20,5 @@ export const noTelemetry: Telemetry = {
   requestRefused() {},
   postFailed() {},
   costYuan() {},
+  followup() {},
 };

@@ -41,6 +41,14 @@ export interface ThreadState {
   usage?: Usage;
   /** Files attached to the request, passed to the research (deep-search-agent session files). */
   files?: FileRef[];
+  /** Images attached to the request, passed to a backend that reads images (qwen-deep-research). */
+  images?: FileRef[];
+  /** This round takes an earlier report further: the request is built from its summary and the focus (`answer`). */
+  further?: FurtherOf;
+  /** The last report delivered in this thread, kept for follow-up questions and "Research further". */
+  report?: StoredReport;
+  /** Follow-up questions about `report` and their answers, oldest first (the latest few are kept). */
+  turns?: Turn[];
   /** The finished answer, kept until the report is posted so a restart never re-runs a paid research. */
   result?: Result;
   /** Parts of the report delivered so far: a restart resumes at the next one. */
@@ -49,6 +57,8 @@ export interface ThreadState {
   words?: number;
   /** The report's page (PUBLIC_URL), once published. */
   pageUrl?: string;
+  /** The first message of the report being delivered, once posted (what a later round links to). */
+  reportMessageId?: string;
   /** The bot's messages, recorded when their post is confirmed. */
   clarifyMessageId?: string;
   progressMessageId?: string;
@@ -71,3 +81,38 @@ export interface Result {
   filePath?: string;
 }
 
+
+/** A report kept after delivery: what follow-up questions are answered from. */
+export interface StoredReport {
+  round: number;
+  topic: string;
+  answer: string;
+  references: Result['references'];
+  pageUrl?: string;
+  /** Its first message, for a link to it. */
+  messageId?: string;
+}
+
+/** The earlier report a "Research further" round builds on. */
+export interface FurtherOf {
+  round: number;
+  topic: string;
+  /** The earlier report's opening, passed to the research as what is already known. */
+  summary: string;
+  pageUrl?: string;
+  messageId?: string;
+}
+
+/** One follow-up question and its answer (undefined while it is being answered). */
+export interface Turn {
+  /** Unique in the thread: tags the answer's message (`followup:<id>`). */
+  id: number;
+  user: string;
+  question: string;
+  answer?: string;
+  messageId?: string;
+  usage?: Usage;
+  /** Answering failed (the answer's message says why). */
+  failed?: boolean;
+  askedAt: number;
+}

@@ -30,6 +30,15 @@ export class FeishuError extends Error {
   }
 }
 
+/** A message as the message get API returns it (`body.content` is the JSON-encoded content). */
+export interface FeishuMessage {
+  message_id?: string;
+  msg_type?: string;
+  deleted?: boolean;
+  chat_id?: string;
+  body?: { content?: string };
+}
+
 export interface FeishuCredentials {
   appId: string;
   appSecret: string;
@@ -173,6 +182,31 @@ export class FeishuApi {
     const res = await this.call<{ data?: { card_id?: string } }>(() => this.client.cardkit.v1.card.idConvert({ data: { message_id: messageId } }), this.cardkitLimiter);
     if (!res.data?.card_id) throw new FeishuError(-1, 'cardkit id_convert returned no card_id');
     return res.data.card_id;
+  }
+
+  /** A message as Feishu keeps it (im/v1 message get): its type and content, or undefined when it has none. */
+  async getMessage(messageId: string): Promise<FeishuMessage | undefined> {
+    const res = await this.call<{ data?: { items?: FeishuMessage[] } }>(() => this.client.im.v1.message.get({ path: { message_id: messageId } }));
+    return res.data?.items?.[0];
+  }
+
+  /** The tenant_access_token the SDK holds (`fresh`: a new one, the cached one having been refused). */
+  async tenantToken(fresh = false): Promise<string> {
+    if (fresh) {
+      this.stats.tokenRefreshes++;
+      await this.cache.set(lark.CTenantAccessToken, '', 0, { namespace: this.settings.appId });
+    }
+    return String(await this.client.tokenManager.getTenantAccessToken());
+  }
+
+  /** The Open API's base URL (`https://open.feishu.cn`, or the one configured). */
+  get baseUrl(): string {
+    return this.client.domain;
+  }
+
+  /** Runs `fn` within the shared call budget (for calls made outside the SDK, such as downloads). */
+  throttled<T>(fn: () => Promise<T>): Promise<T> {
+    return this.limiter.add(fn) as Promise<T>;
   }
 
   async uploadFile(fileName: string, content: Buffer): Promise<string> {

@@ -6,6 +6,7 @@ import { feedbackToast } from './cards.js';
 import { FeishuApi, sdkDomain, sdkLogger, toFeishuError, type FeishuCredentials } from './api.js';
 import { fromCardAction, fromMessage, MAX_MESSAGE_AGE_MS, messageAgeMs, type CardActionEvent, type MessageEvent } from './inbound.js';
 import { CardPatcher } from './patcher.js';
+import { FeishuResources } from './resources.js';
 import { FeishuPlatform, type CardKitSettings } from './outbound.js';
 import { webhookHandler } from './webhook.js';
 
@@ -55,16 +56,17 @@ export function createFeishu(settings: FeishuSettings, opts: FeishuOptions): Fei
   const log = opts.log.child({ platform: 'feishu' });
   const api = new FeishuApi(settings, log);
   const patcher = new CardPatcher(api, log, opts.patchIntervalMs);
-  const platform = new FeishuPlatform(api, patcher, log, opts.cardkit, { share: settings.docShare ?? 'chat', folderToken: settings.docFolderToken, domain: settings.domain });
+  const resources = new FeishuResources(api, log);
+  const platform = new FeishuPlatform(api, patcher, log, opts.cardkit, { share: settings.docShare ?? 'chat', folderToken: settings.docFolderToken, domain: settings.domain }, resources);
   // Known once start() asked Feishu; events that arrive before wait for it.
   let setBotOpenId: (id: string) => void = () => {};
   const botOpenId = new Promise<string>((resolve) => (setBotOpenId = resolve));
   let running = false;
 
-  const dispatch = (toInbound: (botOpenId: string) => Inbound | undefined) => {
+  const dispatch = (toInbound: (botOpenId: string) => Inbound | undefined | Promise<Inbound | undefined>) => {
     void botOpenId
-      .then((id) => {
-        const inbound = toInbound(id);
+      .then(async (id) => {
+        const inbound = await toInbound(id);
         return inbound && opts.handle(inbound);
       })
       .catch((err: unknown) => log.error({ err }, 'handling failed'));
@@ -84,7 +86,11 @@ export function createFeishu(settings: FeishuSettings, opts: FeishuOptions): Fei
         return;
       }
       // Requests, replies and messages the bot cannot read (answered with a notice) alike.
-      dispatch((id) => fromMessage(event, id));
+      // A mention in a thread takes along the pictures and files of the thread's root (looked up after the ack).
+      dispatch((id) => {
+        const inbound = fromMessage(event, id);
+        return inbound && resources.withLinked(event, inbound);
+      });
     },
     'card.action.trigger': async (data: unknown) => {
       // Found by the card's message id (the value's thread is only a hint): form submits carry no value.

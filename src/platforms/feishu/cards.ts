@@ -1,14 +1,12 @@
 import { failureText, strings, type Strings } from '../../core/i18n.js';
 import { clip, progressText, type Marks } from '../../core/progress-text.js';
 import type { ActionName, Feedback, View } from '../../core/ports/chat.js';
+import { card, md, plain, TITLE, type Card, type Element } from './card-elements.js';
 import { cardMarkdown } from './escape.js';
+import { followupCard } from './followup-card.js';
 import { FEEDBACK, FORM, type ButtonValue, type FeedbackValue } from './inbound.js';
 
-/** A card JSON 2.0 object. */
-export type Card = Record<string, unknown>;
-type Element = Record<string, unknown>;
-
-const TITLE = 'Deep Research';
+export { card, type Card };
 
 /** A view as a card. Text from people or the model goes in plain_text elements or through cardMarkdown. */
 export function renderCard(view: View, thread: string): Card {
@@ -20,6 +18,8 @@ export function renderCard(view: View, thread: string): Card {
       return clarifyCard(view, thread, t);
     case 'progress':
       return progressCard(view, thread, t);
+    case 'followup':
+      return followupCard(view);
   }
 }
 
@@ -32,7 +32,9 @@ function clarifyCard(view: Extract<View, { kind: 'clarify' }>, thread: string, t
   if (!view.question) {
     return card(view.topic, 'grey', [md(view.state === 'cancelled' ? `🚫 ${t.cancelled}` : `⏳ ${t.thinking}`)], t.thinking);
   }
-  const els: Element[] = [md(`**${t.clarifyIntro}**`), md(cardMarkdown(clip(view.question, 8000)))];
+  // "Research further" asks what to focus on: the card says so instead of "before I start".
+  const intro = view.question === t.followup.focusQuestion ? `🔍 ${t.followup.button}` : t.clarifyIntro;
+  const els: Element[] = [md(`**${intro}**`), md(cardMarkdown(clip(view.question, 8000)))];
   if (view.open) {
     els.push(md(`*${t.clarifyHint}*`));
     els.push({
@@ -51,7 +53,7 @@ function clarifyCard(view: Extract<View, { kind: 'clarify' }>, thread: string, t
   } else if (view.answer) {
     els.push(plain(`✅ ${clip(view.answer, 500)}`));
   }
-  return card(view.topic, view.open ? 'blue' : 'grey', els, `${t.clarifyIntro} ${clip(view.question, 100)}`);
+  return card(view.topic, view.open ? 'blue' : 'grey', els, `${intro} ${clip(view.question, 100)}`);
 }
 
 const MARKS: Marks = {
@@ -151,20 +153,22 @@ export function withStreaming(c: Card, streaming: boolean): Card {
 function progressButtons(view: Extract<View, { kind: 'progress' }>, thread: string, t: Strings): Element | undefined {
   if (view.state === 'queued' || view.state === 'researching') return buttons([[t.cancel, 'cancel', 'danger']], thread);
   if (view.state === 'failed' && view.failure?.retryable) return buttons([[t.retry, 'retry', 'primary']], thread);
-  if (view.state === 'done') return feedbackButtons(thread, t);
+  if (view.state === 'done') return feedbackButtons(thread, t, view.further === true);
   return undefined;
 }
 
 /**
  * 👍 / 👎 on a finished run's progress card. They stay on the card, so a person can change their mind: each click
- * is a feedback on the thread named in the value, and the person's last one counts.
+ * is a feedback on the thread named in the value, and the person's last one counts. `further`: with "Research
+ * further" beside them, which asks what to focus on and takes the report further in this thread.
  */
-function feedbackButtons(thread: string, t: Strings): Element {
+function feedbackButtons(thread: string, t: Strings, further: boolean): Element {
   const one = (v: Feedback): Element => {
     const value: FeedbackValue = { a: FEEDBACK, v, t: thread };
     return { tag: 'column', width: 'auto', elements: [{ tag: 'button', text: { tag: 'plain_text', content: feedbackLabel(t, v) }, type: 'default', behaviors: [{ type: 'callback', value }] }] };
   };
-  return { tag: 'column_set', flex_mode: 'none', columns: [one('good'), one('bad')] };
+  const more = further ? [{ tag: 'column', width: 'auto', elements: [button(`🔍 ${t.followup.button}`, 'further', 'primary', thread)] }] : [];
+  return { tag: 'column_set', flex_mode: 'none', columns: [one('good'), one('bad'), ...more] };
 }
 
 function feedbackLabel(t: Strings, v: Feedback): string {
@@ -184,23 +188,6 @@ function progressTemplate(view: Extract<View, { kind: 'progress' }>): string {
 /** A report part (already split and neutralised) as a card. */
 export function reportCard(title: string, markdown: string): Card {
   return card(title, 'green', [md(markdown)], title);
-}
-
-export function card(title: string, template: string, elements: Element[], summary: string): Card {
-  return {
-    schema: '2.0',
-    config: { update_multi: true, summary: { content: clip(summary.replace(/\s+/g, ' '), 100) } },
-    header: { title: { tag: 'plain_text', content: clip(title || TITLE, 100) }, template },
-    body: { elements },
-  };
-}
-
-function md(content: string, elementId?: string): Element {
-  return elementId ? { tag: 'markdown', element_id: elementId, content } : { tag: 'markdown', content };
-}
-
-function plain(content: string): Element {
-  return { tag: 'div', text: { tag: 'plain_text', content: clip(content, 4000) } };
 }
 
 function button(label: string, action: ActionName, type: string, thread: string): Element {

@@ -1,4 +1,5 @@
 import type { ActionName, Feedback, Inbound } from '../../core/ports/chat.js';
+import { messageFiles, nameImages } from './attachments.js';
 import { parseThreadKey, threadKey } from './thread-key.js';
 
 interface Mention {
@@ -15,6 +16,7 @@ export interface MessageEvent {
   message?: {
     message_id: string;
     root_id?: string;
+    parent_id?: string;
     thread_id?: string;
     chat_id: string;
     chat_type?: string;
@@ -49,7 +51,9 @@ const NOT_WRITTEN = new Set(['system']);
  * A message the bot cannot read (image, file, audio, media, sticker, shared chat, forward, card, …) is
  * `unsupported` in a direct chat, so the person is told what the bot reads. In a group only when it
  * @mentions the bot, which none of these types can carry (their content has no text), so a group's pictures
- * and files stay unanswered as everything else there that is not addressed to the bot.
+ * and files stay unanswered as everything else there that is not addressed to the bot. They reach the research
+ * another way: a request made in their thread (or replying to them) takes them along (resources.ts), and the
+ * pictures of a post that mentions the bot go with it.
  */
 export function fromMessage(e: MessageEvent, botOpenId: string): Inbound | undefined {
   const m = e.message;
@@ -74,7 +78,20 @@ export function fromMessage(e: MessageEvent, botOpenId: string): Inbound | undef
   const text = messageText(type, m.content ?? '', m.mentions ?? [], botOpenId);
   if (text === undefined) return undefined;
   if (!mentioned && !direct && !inThread) return undefined;
-  return { ...base, kind: mentioned || (direct && !inThread) ? 'mention' : 'reply', text };
+  if (!(mentioned || (direct && !inThread))) return { ...base, kind: 'reply', text };
+  // A post's pictures go with the request (a thread's root, fetched later, may add more: see resources.ts).
+  const files = type === 'post' ? nameImages(messageFiles(m.message_id, type, m.content ?? '')) : [];
+  return { ...base, kind: 'mention', text, ...(files.length ? { files } : {}) };
+}
+
+/**
+ * The messages whose attachments go with a mention in a thread or a reply: the thread's root and the message
+ * replied to (when they are not the mention itself), each at most once.
+ */
+export function linkedMessages(e: MessageEvent): string[] {
+  const m = e.message;
+  if (!m) return [];
+  return [...new Set([m.root_id, m.parent_id].filter((id): id is string => !!id && id !== m.message_id))];
 }
 
 /**
@@ -147,7 +164,7 @@ export const FEEDBACK = 'feedback';
 /** The clarify card's form: its text input and its submit button (which has no callback value). */
 export const FORM = { input: 'answer', submit: 'submit' } as const;
 
-const ACTION_NAMES: readonly ActionName[] = ['answer', 'start-now', 'cancel', 'retry'];
+const ACTION_NAMES: readonly ActionName[] = ['answer', 'start-now', 'cancel', 'retry', 'further'];
 
 /**
  * A button press or form submission on one of the bot's cards → an action on the card's message

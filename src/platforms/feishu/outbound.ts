@@ -3,7 +3,7 @@ import type { Logger } from '../../core/ports/logger.js';
 import { splitMarkdown } from '../../common/markdown.js';
 import { reportFiles, type Report } from '../../core/report.js';
 import { createHash } from 'node:crypto';
-import type { Platform, PlatformStats, PostTag, ReportPart, ThreadKey, View } from '../../core/ports/chat.js';
+import type { DownloadLimits, FileRef, Platform, PlatformStats, PostTag, ReportPart, ThreadKey, View } from '../../core/ports/chat.js';
 import { toFeishuError, type FeishuApi } from './api.js';
 import { renderCard, reportCard, type Card } from './cards.js';
 import { cardMarkdown } from './escape.js';
@@ -13,6 +13,7 @@ import { ReportDocs, type DocPart, type DocSettings } from './docx.js';
 import { bodyParts, liveCapacity, LiveProgress, REPORT_PART_MAX, TABLES_PER_CARD } from './live-progress.js';
 import { parseThreadKey } from './thread-key.js';
 import type { CardPatcher } from './patcher.js';
+import { FeishuResources } from './resources.js';
 
 export { REPORT_PART_MAX, TABLES_PER_CARD };
 /** Card bodies above this are split again before sending (Feishu refuses cards over 30 KB). */
@@ -76,6 +77,8 @@ export class FeishuPlatform implements Platform {
   private readonly delivering = new Map<ThreadKey, { parts: readonly string[]; resumedAt?: number }>();
   /** The report as a Feishu document. */
   private readonly docs: ReportDocs;
+  /** People's attachments (pictures and files in the thread), downloaded for the research. */
+  private readonly resources: FeishuResources;
 
   constructor(
     private readonly api: FeishuApi,
@@ -83,10 +86,12 @@ export class FeishuPlatform implements Platform {
     private readonly log: Logger,
     settings: Partial<CardKitSettings> = {},
     docs: DocSettings = { share: 'chat', domain: 'feishu' },
+    resources?: FeishuResources,
   ) {
     this.stats = api.stats;
     this.settings = { ...CARDKIT_DEFAULTS, ...settings };
     this.docs = new ReportDocs(api, log, docs);
+    this.resources = resources ?? new FeishuResources(api, log);
   }
 
   async post(thread: ThreadKey, view: View, tag?: PostTag): Promise<string> {
@@ -146,21 +151,26 @@ export class FeishuPlatform implements Platform {
     ];
   }
 
-  async postReportPart(thread: ThreadKey, reportPart: ReportPart, tag: PostTag): Promise<void> {
+  /** Resolves with the message the part is in (the first, when it took several; the live card, when it holds it). */
+  async postReportPart(thread: ThreadKey, reportPart: ReportPart, tag: PostTag): Promise<string | void> {
     const part = reportPart as FeishuReportPart;
     const { root } = parseThreadKey(thread);
-    if (part.kind === 'card' && part.body && (await this.intoLiveCard(thread, part.body.index, part.body.parts))) return;
+    if (part.kind === 'card' && part.body && (await this.intoLiveCard(thread, part.body.index, part.body.parts))) return this.liveByThread.get(thread)?.card?.currentMessageId;
     const delivering = this.delivering.get(thread);
     if (delivering) delivering.resumedAt ??= part.kind === 'card' && part.body ? part.body.index : Number.POSITIVE_INFINITY;
-    if (part.kind === 'card') return void (await this.postCards(root, part.title, part.markdown, (n) => uuidFor(thread, tag, n)));
+    if (part.kind === 'card') return (await this.postCards(root, part.title, part.markdown, (n) => uuidFor(thread, tag, n))).ids[0];
     if (part.kind === 'doc') return this.docs.deliver(thread, part, tag, (n) => uuidFor(thread, tag, n));
     try {
       const fileKey = await this.api.uploadFile(part.name, Buffer.from(part.content, 'utf8'));
-      await this.api.reply(root, 'file', { file_key: fileKey }, uuidFor(thread, tag));
+      return await this.api.reply(root, 'file', { file_key: fileKey }, uuidFor(thread, tag));
     } catch (err) {
       // The report is already in the thread; the files are a convenience.
       this.log.warn({ code: toFeishuError(err).code, file: part.name }, 'report file upload failed');
     }
+  }
+
+  download(_thread: ThreadKey, file: FileRef, limits: DownloadLimits): Promise<Uint8Array> {
+    return this.resources.download(file, limits);
   }
 
   /** Resolves when no card is waiting to be patched or streamed, or after `timeoutMs`. */
@@ -272,13 +282,13 @@ export class FeishuPlatform implements Platform {
   }
 
   /** One card per part; a part whose card would still be too large is halved (each piece with its own uuid). */
-  private async postCards(root: string, title: string, markdown: string, uuid: (piece: number) => string | undefined, piece = 0): Promise<number> {
+  private async postCards(root: string, title: string, markdown: string, uuid: (piece: number) => string | undefined, sent = { piece: 0, ids: [] as string[] }): Promise<{ piece: number; ids: string[] }> {
     const card: Card = reportCard(title, markdown);
     if (Buffer.byteLength(JSON.stringify(card)) > CARD_MAX_BYTES && markdown.length > 1) {
-      for (const half of splitMarkdown(markdown, Math.ceil(markdown.length / 2))) piece = await this.postCards(root, title, half, uuid, piece);
-      return piece;
+      for (const half of splitMarkdown(markdown, Math.ceil(markdown.length / 2))) await this.postCards(root, title, half, uuid, sent);
+      return sent;
     }
-    await this.api.reply(root, 'interactive', card, uuid(piece));
-    return piece + 1;
+    sent.ids.push(await this.api.reply(root, 'interactive', card, uuid(sent.piece++)));
+    return sent;
   }
 }

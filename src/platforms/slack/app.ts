@@ -77,6 +77,8 @@ export function createSlack(settings: SlackSettings, opts: SlackOptions): SlackC
     if (!inbound) return;
     // The person who asks is the recipient of the thread's streamed progress (Slack requires one in channels).
     if (inbound.kind === 'mention') platform.noteRequester(inbound.thread, inbound.user);
+    // "Research further" starts a round the person who pressed it answers and owns: they receive its stream.
+    if (inbound.kind === 'action' && inbound.action === 'further') platform.noteFurther(inbound.thread, inbound.user);
     void opts.handle(inbound).catch((err: unknown) => log.error({ err, thread: inbound.thread }, 'handling failed'));
   };
   // The stream's own Stop, noticed by the platform: the core cancels the run like Cancel.
@@ -93,7 +95,7 @@ export function createSlack(settings: SlackSettings, opts: SlackOptions): SlackC
     const b = body as { user: { id: string }; channel?: { id: string } };
     dispatch(fromFeedback(a.value, a.action_ts ?? String(Date.now()), b.user.id, b.channel?.id ?? ''));
   });
-  for (const actionId of [ACTIONS.startNow, ACTIONS.cancel, ACTIONS.retry]) {
+  for (const actionId of [ACTIONS.startNow, ACTIONS.cancel, ACTIONS.retry, ACTIONS.further]) {
     app.action(actionId, async ({ ack, action, body }) => {
       await ack();
       const a = action as { action_id: string; value?: string; action_ts?: string };

@@ -3,8 +3,9 @@ import { failureText, strings, type Strings } from '../../core/i18n.js';
 import { clip, progressText, type Marks } from '../../core/progress-text.js';
 import type { View } from '../../core/ports/chat.js';
 import { escapeClipped, escapeMrkdwn, neutraliseMarkdown } from './escape.js';
+import { renderFollowup } from './followup-view.js';
 
-export const ACTIONS = { startNow: 'drb_start_now', cancel: 'drb_cancel', retry: 'drb_retry', feedback: 'drb_feedback' } as const;
+export const ACTIONS = { startNow: 'drb_start_now', cancel: 'drb_cancel', retry: 'drb_retry', feedback: 'drb_feedback', further: 'drb_further' } as const;
 
 export interface SlackMessage {
   text: string;
@@ -23,6 +24,8 @@ export function renderView(view: View, thread: string): SlackMessage {
       return clarify(view, thread, t);
     case 'progress':
       return progress(view, thread, t);
+    case 'followup':
+      return renderFollowup(view);
   }
 }
 
@@ -70,14 +73,20 @@ function progress(view: Extract<View, { kind: 'progress' }>, thread: string, t: 
   if (stats) blocks.push(context(stats));
   if (view.state === 'queued' || view.state === 'researching') blocks.push(buttons([[t.cancel, ACTIONS.cancel, 'danger']], thread));
   if (view.state === 'failed' && view.failure?.retryable) blocks.push(buttons([[t.retry, ACTIONS.retry, 'primary']], thread));
+  if (view.state === 'done' && view.further) blocks.push(furtherButton(view.lang, thread));
   return { text: `${escapeClipped(view.topic, 200)}: ${status}`, blocks };
 }
 
 /** A run's first message once its progress streams below it: the topic, and where to look. */
-export function renderHeader(view: View): SlackMessage {
+export function renderHeader(view: Extract<View, { kind: 'progress' }>): SlackMessage {
   const t = strings(view.lang);
-  const text = `*${escapeMrkdwn(t.topic)}:* ${escapeClipped(view.kind === 'notice' ? view.text : view.topic, 500)}  ${t.progressBelow}`;
-  return { text: `${escapeClipped(view.kind === 'notice' ? view.text : view.topic, 200)} ${t.progressBelow}`, blocks: [section(text)] };
+  const text = `*${escapeMrkdwn(t.topic)}:* ${escapeClipped(view.topic, 500)}  ${t.progressBelow}`;
+  return { text: `${escapeClipped(view.topic, 200)} ${t.progressBelow}`, blocks: [section(text)] };
+}
+
+/** "Research further" under a finished report: asks what to focus on, then researches that in the same thread. */
+export function furtherButton(lang: View['lang'], thread: string): KnownBlock {
+  return buttons([[strings(lang).followup.button, ACTIONS.further, 'primary']], thread);
 }
 
 function section(text: string): KnownBlock {

@@ -29,13 +29,16 @@ export interface SlackMessageEvent {
   channel: string;
   channel_type?: string;
   team?: string;
-  files?: { id: string; name?: string; size?: number; url_private_download?: string; url_private?: string }[];
+  files?: { id: string; name?: string; size?: number; mimetype?: string; url_private_download?: string; url_private?: string }[];
 }
 
-/** Files attached to a request, as the bot can download them later. */
+/**
+ * Files attached to a request, as the bot can download them later, with the media type Slack declares (the core sends
+ * images to a backend that reads them, and checks the downloaded bytes). Whether they are used is the core's decision.
+ */
 function filesOf(e: SlackMessageEvent): FileRef[] | undefined {
   const files = (e.files ?? [])
-    .map((f) => ({ id: f.id, name: f.name ?? f.id, size: f.size ?? 0, url: f.url_private_download ?? f.url_private }))
+    .map((f) => ({ id: f.id, name: f.name ?? f.id, size: f.size ?? 0, url: f.url_private_download ?? f.url_private, ...(f.mimetype ? { mime: f.mimetype } : {}) }))
     .filter((f) => f.url);
   return files.length ? files : undefined;
 }
@@ -82,6 +85,7 @@ const ACTION_NAMES: Record<string, ActionName> = {
   [ACTIONS.startNow]: 'start-now',
   [ACTIONS.cancel]: 'cancel',
   [ACTIONS.retry]: 'retry',
+  [ACTIONS.further]: 'further',
 };
 
 /** A button press → an action on the thread named in the button's value. */

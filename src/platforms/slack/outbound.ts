@@ -1,24 +1,19 @@
 import type { WebClient } from '@slack/web-api';
 import type { Lang } from '../../core/i18n.js';
 import type { Logger } from '../../core/ports/logger.js';
-import { splitMarkdown } from '../../common/markdown.js';
 import type { Report } from '../../core/report.js';
 import { PlatformStats, type DownloadLimits, type FileRef, type Inbound, type Platform, type PostTag, type ReportPart, type ThreadKey, type View } from '../../core/ports/chat.js';
 import { renderHeader, renderView } from './blocks.js';
 import { downloadFile } from './download.js';
 import type { SlackEditor } from './editor.js';
-import { clip } from '../../core/progress-text.js';
-import { escapeMrkdwn, escapePlain } from './escape.js';
 import { parseThreadKey } from './thread-key.js';
 import { slackFailure } from './errors.js';
 import { reportParts, type SlackReportPart } from './report-parts.js';
+import { POST_EVENT, postMetadata, SlackReportDelivery } from './report-delivery.js';
 import { SlackCanvases } from './canvas.js';
 import type { RunStream } from './run-stream.js';
 import { SlackStreams } from './streams.js';
 import { ThreadStatus } from './thread-status.js';
-
-/** Message metadata naming the bot's own posts, so one that went out just before a crash can be found again. */
-const POST_EVENT = 'drb_post';
 
 /** Requesters remembered per thread, for the stream's recipient; the oldest are forgotten beyond this. */
 const REQUESTERS_KEPT = 10_000;
@@ -35,6 +30,11 @@ export class SlackPlatform implements Platform {
   readonly canvases: SlackCanvases;
   /** Events the platform notices itself (the stream's Stop), handed to the core like any inbound event. */
   onInbound: ((inbound: Inbound) => void) | undefined;
+  /** Threads where "Research further" was pressed: their next run streams only the report's own text (see `noteFurther`). */
+  private readonly furtherRounds = new Set<ThreadKey>();
+  private readonly reports: SlackReportDelivery;
+  /** Permalinks already asked for, by `channel:ts`. */
+  private readonly permalinks = new Map<string, string>();
 
   constructor(
     private readonly web: WebClient,
@@ -55,6 +55,7 @@ export class SlackPlatform implements Platform {
       this.onInbound?.({ platform: 'slack', kind: 'stopped', thread: run.thread, eventId: `stopped:${run.id}`, user: run.recipient ?? '', channel });
     };
     this.streams.onDegraded = (run) => this.degrade(run);
+    this.reports = new SlackReportDelivery(web, log, stats, this.streams, this.canvases);
     this.streams.onOpened = (run) => {
       // The stream took over: the placeholder stays as the run's header, pointing at it.
       if (run.placeholder) this.editor.edit(parseThreadKey(run.thread).channel, run.placeholder, renderHeader(run.latestView), { urgent: true, final: true });
@@ -70,12 +71,28 @@ export class SlackPlatform implements Platform {
     if (this.requesters.size > REQUESTERS_KEPT) this.requesters.delete(this.requesters.keys().next().value!);
   }
 
+  /**
+   * "Research further" was pressed in the thread: the person who pressed it owns the next round (and receives its
+   * stream), and that round's report opens with a line linking the earlier report, which its draft does not have. So
+   * its stream shows the report's text only as the report is delivered, with that line first, instead of the draft
+   * as it is written (which would leave no room above it).
+   */
+  noteFurther(thread: ThreadKey, user: string): void {
+    this.noteRequester(thread, user);
+    this.furtherRounds.delete(thread);
+    this.furtherRounds.add(thread);
+    if (this.furtherRounds.size > REQUESTERS_KEPT) this.furtherRounds.delete(this.furtherRounds.values().next().value!);
+  }
+
   async post(thread: ThreadKey, view: View, tag?: PostTag): Promise<string> {
     // Progress is a streamed message where the workspace can stream and the requester is known; else an edited one.
     if (view.kind === 'progress') {
       // A new progress message: a stream of an earlier round in this thread has nothing to do with its report.
       this.streams.forget(thread);
+      const further = this.furtherRounds.delete(thread);
       const ts = await this.openStream(thread, view, tag);
+      const run = ts ? this.streams.get(ts) : undefined;
+      if (run && further) run.text.reportOnly = true;
       if (ts) return ts;
     }
     return this.postView(thread, view, tag);
@@ -85,7 +102,7 @@ export class SlackPlatform implements Platform {
     const { channel, threadTs } = parseThreadKey(thread);
     const msg = renderView(view, thread);
     const res = await this.web.chat
-      .postMessage({ channel, thread_ts: threadTs, ...msg, unfurl_links: false, unfurl_media: false, ...metadata(tag) })
+      .postMessage({ channel, thread_ts: threadTs, ...msg, unfurl_links: false, unfurl_media: false, ...postMetadata(tag) })
       .catch((err: unknown) => {
         this.stats.error(slackFailure(err).code);
         throw err;
@@ -137,27 +154,31 @@ export class SlackPlatform implements Platform {
     return reportParts(report, lang);
   }
 
-  async postReportPart(thread: ThreadKey, reportPart: ReportPart, tag: PostTag): Promise<void> {
-    const part = reportPart as SlackReportPart;
-    const { channel, threadTs } = parseThreadKey(thread);
-    if (part.kind === 'markdown') {
-      if (part.body !== undefined) return this.postBodyPart(thread, part, tag);
-      return this.postMarkdown(channel, threadTs, part.markdown, part.fallback, tag);
-    }
-    if (part.kind === 'canvas') return this.canvases.publish(thread, part, metadata(tag));
+  /** Delivers one part of the report; the ts of the message that shows it (the first, when it takes several). */
+  postReportPart(thread: ThreadKey, reportPart: ReportPart, tag: PostTag): Promise<string | undefined> {
+    return this.reports.post(thread, reportPart as SlackReportPart, tag);
+  }
+
+  /**
+   * A link people can open to one of the bot's messages (chat.getPermalink); undefined when Slack gives none. A
+   * message's link never changes, so each is asked once (the core builds the report, and asks, for every part).
+   */
+  async permalink(thread: ThreadKey, messageId: string): Promise<string | undefined> {
+    const { channel } = parseThreadKey(thread);
+    const key = `${channel}:${messageId}`;
+    const known = this.permalinks.get(key);
+    if (known) return known;
     try {
-      await this.web.filesUploadV2({
-        channel_id: channel,
-        thread_ts: threadTs,
-        file: Buffer.from(part.content, 'utf8'),
-        filename: escapePlain(part.name),
-        title: escapePlain(part.title),
-        ...(part.markdown ? { snippet_type: 'markdown' } : {}),
-      } as never);
+      const res = await this.web.chat.getPermalink({ channel, message_ts: messageId });
+      if (res.permalink) {
+        this.permalinks.set(key, res.permalink);
+        if (this.permalinks.size > REQUESTERS_KEPT) this.permalinks.delete(this.permalinks.keys().next().value!);
+      }
+      return res.permalink || undefined;
     } catch (err) {
-      // The report is already in the thread; the files are a convenience.
       this.stats.error(slackFailure(err).code);
-      this.log.warn({ err: slackFailure(err).code, file: part.name }, 'report file upload failed');
+      this.log.warn({ err: slackFailure(err).code, thread }, 'no permalink for a message');
+      return undefined;
     }
   }
 
@@ -211,60 +232,12 @@ export class SlackPlatform implements Platform {
         return undefined;
       });
   }
-
-  /**
-   * A part of the report body. While the run's stream is live, the stream shows it (only what the stream does not show
-   * yet is appended), so the thread has one copy of the report; otherwise, or when the stream cannot take it, it is
-   * posted, and from then on the stream takes no more text so that nothing appears twice or out of order.
-   */
-  private async postBodyPart(thread: ThreadKey, part: Extract<SlackReportPart, { kind: 'markdown' }>, tag: PostTag): Promise<void> {
-    const { channel, threadTs } = parseThreadKey(thread);
-    const run = this.streams.ofThread(thread);
-    if (run && part.body) {
-      if (run.usable() && (await this.streams.deliver(run, part.body.full, part.body.end))) return;
-      // Posted instead: only what no stream shows yet.
-      const shown = run.text.shownOf(part.body.full);
-      run.text.freeze();
-      const rest = part.body.full.slice(Math.max(part.body.start, shown), part.body.end).trim();
-      if (rest) await this.postMarkdown(channel, threadTs, rest, part.fallback, tag);
-      return;
-    }
-    run?.text.freeze();
-    return this.postMarkdown(channel, threadTs, part.markdown, part.fallback, tag);
-  }
-
-  /** One markdown block per message; should Slack still refuse a part as too long, it is split further. */
-  private async postMarkdown(channel: string, threadTs: string, markdown: string, fallback: string, tag: PostTag, depth = 0): Promise<void> {
-    try {
-      await this.web.chat.postMessage({
-        channel,
-        thread_ts: threadTs,
-        text: escapeMrkdwn(clip(fallback, 3000)),
-        blocks: [{ type: 'markdown', text: markdown } as never],
-        unfurl_links: false,
-        unfurl_media: false,
-        ...metadata(tag),
-      });
-    } catch (err) {
-      const code = slackFailure(err).code;
-      this.stats.error(code);
-      if (depth < 3 && ['msg_too_long', 'msg_blocks_too_long', 'invalid_blocks'].includes(code ?? '')) {
-        for (const half of splitMarkdown(markdown, Math.floor(markdown.length / 2) + 1)) {
-          await this.postMarkdown(channel, threadTs, half, fallback, tag, depth + 1);
-        }
-        return;
-      }
-      throw err;
-    }
-  }
-}
-
-function metadata(tag: PostTag | undefined) {
-  return tag ? { metadata: { event_type: POST_EVENT, event_payload: { tag } } } : {};
 }
 
 function signature(view: View): string {
-  if (view.kind !== 'progress') return `${view.kind}:${view.kind === 'clarify' ? `${view.state}:${view.open}` : ''}`;
+  if (view.kind === 'clarify') return `clarify:${view.state}:${view.open}`;
+  if (view.kind === 'followup') return `followup:${view.state}`;
+  if (view.kind !== 'progress') return `${view.kind}:`;
   return `${view.state}:${view.progress?.phase ?? ''}:${view.progress?.rounds.length ?? 0}:${view.position ?? ''}`;
 }
 

@@ -291,7 +291,7 @@ export class RunStream {
       overflow,
       record: (now) => {
         tasks.record(size);
-        this.text.advance(textSent);
+        this.text.advance(textSent, this.chain.segments.at(-1)?.ts);
         this.lastVisibleAt = now;
         this.failures = 0;
       },

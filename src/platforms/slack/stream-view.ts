@@ -5,7 +5,7 @@ import type { View } from '../../core/ports/chat.js';
 import { clip } from '../../core/progress-text.js';
 import { elapsedSeconds, type Progress } from '../../core/progress.js';
 import { draftMarkdown } from '../../core/report.js';
-import { ACTIONS } from './blocks.js';
+import { ACTIONS, furtherButton } from './blocks.js';
 import { escapeClipped, escapeMrkdwn, escapePlain, neutraliseMarkdown } from './escape.js';
 
 export type ProgressView = Extract<View, { kind: 'progress' }>;
@@ -123,7 +123,10 @@ export function continuedTitle(task: Pick<StreamTask, 'label'>, lang: ProgressVi
   return clip(`${task.label} · ${strings(lang).continuedBelow}`, FIELD_MAX);
 }
 
-/** The blocks at the bottom of the last streamed message: the failure with Retry where it helps, feedback on a report. */
+/**
+ * The blocks at the bottom of the last streamed message: the failure with Retry where it helps, feedback on a report and
+ * "Research further" when the core offers it.
+ */
 export function finalBlocks(view: ProgressView, thread: string): KnownBlock[] {
   const t = strings(view.lang);
   if (view.state === 'failed') {
@@ -134,7 +137,7 @@ export function finalBlocks(view: ProgressView, thread: string): KnownBlock[] {
     return blocks;
   }
   if (view.state === 'done') {
-    return [
+    const blocks: KnownBlock[] = [
       {
         type: 'context_actions',
         elements: [
@@ -147,6 +150,9 @@ export function finalBlocks(view: ProgressView, thread: string): KnownBlock[] {
         ],
       },
     ];
+    // "Research further" right under the feedback buttons (context_actions holds only feedback and icon buttons).
+    if (view.further) blocks.push(furtherButton(view.lang, thread));
+    return blocks;
   }
   if (view.state === 'cancelled') return [{ type: 'context', elements: [{ type: 'mrkdwn', text: `:no_entry_sign: ${escapeClipped(t.cancelled, 200)}` }] }];
   return [];

@@ -42,5 +42,8 @@ export function viewLines(view: View): string[] {
       return view.question ? [t.clarifyIntro, view.question] : [t.thinking];
     case 'progress':
       return progressLines(view);
+    case 'followup':
+      // The terminal runs one research and ends: it never asks follow-ups, but can show an answer.
+      return [view.question, view.failure ?? view.text, ...(view.footer ? [view.footer] : [])].filter(Boolean);
   }
 }
