@@ -10,6 +10,8 @@ import type { Platform } from './core/ports/chat.js';
 import { budgetSettings, createBackend, followupSettings } from './backend.js';
 import type { ResearchBackend } from './core/ports/research.js';
 import { SqliteStore } from './store/sqlite.js';
+import { RedisStore } from './store/redis.js';
+import type { ThreadStore } from './core/ports/store.js';
 import { WebPages } from './platforms/web/pages.js';
 
 export interface BotOptions {
@@ -23,7 +25,7 @@ export interface BotOptions {
 
 export interface Bot {
   engine: Engine;
-  store: SqliteStore;
+  store: ThreadStore;
   slack?: SlackConnection;
   feishu?: FeishuConnection;
   server: Server;
@@ -35,7 +37,7 @@ export interface Bot {
 /** Composition root: config → store → backend → engine → platforms → HTTP server, then recovery. */
 export async function startBot(config: Config, opts: BotOptions = {}): Promise<Bot> {
   const log = opts.logger ?? silentLogger;
-  const store = new SqliteStore(config.storePath);
+  const store: ThreadStore = config.redisUrl ? new RedisStore(config.redisUrl, { log }) : new SqliteStore(config.storePath);
   let engine: Engine | undefined;
   const handle = (inbound: Parameters<Engine['handle']>[0]) => engine!.handle(inbound);
   // Each platform's SDK is loaded only when that platform is configured (Bolt or the Lark SDK alone is tens of MB).

@@ -9,9 +9,6 @@ const NO_PLATFORM = `No chat platform is configured. Set one of:
   Feishu/Lark:        FEISHU_APP_ID=cli_… and FEISHU_APP_SECRET=… (long connection; FEISHU_DOMAIN=lark for Lark)
 To research from the terminal instead: npm run research -- "your topic"`;
 
-/** Under the usual 30 s a supervisor (systemd, Docker, Kubernetes) waits before it kills. */
-const SHUTDOWN_GRACE_MS = 25_000;
-
 async function main(): Promise<void> {
   let config;
   try {
@@ -37,8 +34,10 @@ async function main(): Promise<void> {
   const shutdown = (signal: string) => {
     if (stopping) return;
     stopping = true;
-    logger.info({ signal, graceSeconds: SHUTDOWN_GRACE_MS / 1000 }, 'shutting down: running research may finish within the grace period; the rest is resumed at the next start');
-    void bot.stop(SHUTDOWN_GRACE_MS).then(
+    // DRAIN_SECONDS (default 25) stays under the usual 30 s a supervisor waits before it kills.
+    const next = config.redisUrl ? 'handed back to the queue for another process' : 'resumed at the next start';
+    logger.info({ signal, drainSeconds: config.drainSeconds }, `shutting down: running research may finish within DRAIN_SECONDS; the rest is ${next}`);
+    void bot.stop(config.drainSeconds * 1000).then(
       () => process.exit(0),
       (err: unknown) => {
         logger.error({ err }, 'shutdown failed');

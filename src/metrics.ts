@@ -7,6 +7,17 @@ export interface MetricsSources {
   store: ThreadStore;
   load: () => { running: number; queued: number };
   platforms: () => Platform[];
+  /** A cluster's figures, read from Redis when scraped: the research queue and what was taken over. */
+  cluster?: () => Promise<ClusterFigures>;
+}
+
+export interface ClusterFigures {
+  waiting: number;
+  active: number;
+  /** Research jobs found stalled (their process died) since the queue was created. */
+  stalled: number;
+  /** Runs taken over from a dead process (run again, or their report delivered). */
+  reruns: number;
 }
 
 export interface Metrics {
@@ -73,6 +84,8 @@ export function createMetrics(src: MetricsSources): Metrics {
   const postFailures = new Counter({ name: 'drb_posts_failed_total', help: 'Questions and progress messages that could not be posted, even after retries; their threads are marked failed.', labelNames: ['view'], registers: [registry] });
   const cost = new Counter({ name: 'drb_cost_yuan_total', help: 'Estimated DashScope cost of research runs and follow-up answers in yuan, at the configured or list price.', labelNames: ['model'], registers: [registry] });
   const tokens = new Counter({ name: 'drb_tokens_total', help: 'DashScope tokens used by finished research.', labelNames: ['kind'], registers: [registry] });
+  const takenOver = new Counter({ name: 'drb_research_taken_over_total', help: 'Runs this process took over from a process that died (run again, or their report delivered).', registers: [registry] });
+  if (src.cluster) clusterGauges(registry, src.cluster);
   const followups = new Counter({ name: 'drb_followups_total', help: 'Follow-up questions on finished reports, by outcome (answered, failed, or the error code).', labelNames: ['outcome'], registers: [registry] });
   return {
     registry,
@@ -86,6 +99,37 @@ export function createMetrics(src: MetricsSources): Metrics {
       postFailed: (view) => postFailures.inc({ view }),
       costYuan: (model, yuan) => cost.inc({ model }, yuan),
       followup: (outcome) => followups.inc({ outcome }),
+      takenOver: () => takenOver.inc(),
     },
   };
+}
+
+/** The cluster's queue and takeovers, read from Redis once per scrape (every process reports the same figures). */
+function clusterGauges(registry: Registry, read: () => Promise<ClusterFigures>): void {
+  let scrape: Promise<ClusterFigures | undefined> | undefined;
+  const figures = () => (scrape ??= read().catch(() => undefined).finally(() => setTimeout(() => (scrape = undefined), 0)));
+  new Gauge({
+    name: 'drb_cluster_queue',
+    help: 'Research jobs in the cluster: waiting for a slot, and active in some process.',
+    labelNames: ['state'],
+    registers: [registry],
+    async collect() {
+      const f = await figures();
+      if (f) for (const state of ['waiting', 'active'] as const) this.set({ state }, f[state]);
+    },
+  });
+  for (const [name, help, key] of [
+    ['drb_cluster_stalled_total', 'Research jobs found stalled in the cluster (their process died) and handed on.', 'stalled'],
+    ['drb_cluster_reruns_total', 'Runs taken over in the cluster from a process that died.', 'reruns'],
+  ] as const) {
+    new Gauge({
+      name,
+      help,
+      registers: [registry],
+      async collect() {
+        const f = await figures();
+        if (f) this.set(f[key]);
+      },
+    });
+  }
 }

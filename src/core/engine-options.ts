@@ -3,6 +3,7 @@ import type { BudgetSettings } from './budget.js';
 import type { Rules } from './conversation.js';
 import type { Platform } from './ports/chat.js';
 import type { FollowupModel } from './ports/followup.js';
+import type { QueueFactory, ThreadLock } from './ports/queue.js';
 import type { Logger } from './ports/logger.js';
 import type { ReportPages } from './ports/pages.js';
 import type { ReportFormat, ResearchBackend } from './ports/research.js';
@@ -32,4 +33,8 @@ export interface EngineOptions {
   telemetry?: Telemetry;
   /** Follow-up questions on finished reports: the chat model, its price and the per-person hourly limit. */
   followup?: { model: FollowupModel; limitPerHour: number; budget: BudgetSettings };
+  /** Where research waits and runs; default: in this process (RunQueue). A cluster passes BullMQ's. */
+  queue?: QueueFactory;
+  /** One thread at a time; default: in this process. A cluster passes a Redis lock. */
+  locks?: ThreadLock;
 }

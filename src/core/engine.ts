@@ -12,7 +12,8 @@ import { isActive, RUNNING_STATES, type ThreadState } from './ports/thread.js';
 import type { Progress } from './progress.js';
 import { runResearch } from './research-run.js';
 import { RunQueue } from './run-queue.js';
-import { StoreGuard, StoreWriteError } from './store-guard.js';
+import type { QueueFactory, ResearchQueue, ThreadLock } from './ports/queue.js';
+import { persistently, StoreGuard, StoreWriteError } from './store-guard.js';
 import { ThreadLocks } from './thread-locks.js';
 import { Followups } from './followup-runner.js';
 import { RECOVER_TURNS_MS } from './after-report.js';
@@ -26,7 +27,7 @@ import { clarifyView, progressView } from './views.js';
 export class Engine {
   private readonly store: ThreadStore;
   private readonly platforms: Map<string, Platform>;
-  private readonly queue: RunQueue;
+  private readonly queue: ResearchQueue;
   private readonly admission: Admission;
   private readonly guard: StoreGuard;
   private readonly delivery: Delivery;
@@ -36,7 +37,7 @@ export class Engine {
   private readonly log: Logger;
   private readonly telemetry: Telemetry;
   private readonly live = new Map<ThreadKey, Progress>();
-  private readonly locks = new ThreadLocks();
+  private readonly locks: ThreadLock;
   private readonly followups?: Followups;
   private stopping = false;
 
@@ -55,7 +56,9 @@ export class Engine {
     const apply = (key: ThreadKey, input: Input) => this.applyLocked(key, () => input);
     const deps = { clock: this.clock, log: this.log, telemetry: this.telemetry, intervalMs: opts.progressIntervalMs ?? 1000, retryDelaysMs: delays, read: (k: ThreadKey) => this.store.get(k), apply };
     if (opts.followup) this.followups = new Followups({ ...opts.followup, budget: new Budget(this.store, this.clock, this.telemetry, opts.followup.budget) }, deps);
-    this.queue = new RunQueue(opts.limits.maxConcurrent, (key, signal) => this.execute(key, signal), (key, err) => this.log.error({ thread: key, err }, 'research job failed'));
+    this.locks = opts.locks ?? new ThreadLocks();
+    const queue: QueueFactory = opts.queue ?? ((n, execute, onError) => new RunQueue(n, execute, onError));
+    this.queue = queue(opts.limits.maxConcurrent, (key, signal) => this.execute(key, signal), (key, err) => this.log.error({ thread: key, err }, 'research job failed'));
   }
 
   /** Research runs streaming now and waiting for a slot. */
@@ -105,10 +108,7 @@ export class Engine {
     if (inbound.kind === 'feedback') return this.guard.write('save feedback', thread, () => this.store.saveFeedback(thread, inbound.user, inbound.value, now));
     if (inbound.kind === 'stopped') {
       // The platform's Stop is the requester's own control: it cancels like the Cancel button.
-      return this.locked(thread, async () => {
-        const s = await this.store.get(thread);
-        if (s) await this.apply(thread, inbound.platform, s, { type: 'action', action: 'cancel', user: s.requester, now });
-      });
+      return void (await this.applyLocked(thread, (s) => ({ type: 'action', action: 'cancel', user: s.requester, now })));
     }
     const input: Input =
       inbound.kind === 'action'
@@ -116,7 +116,7 @@ export class Engine {
         : inbound.kind === 'mention'
           ? { type: 'mention', user: inbound.user, text: inbound.text, platform: inbound.platform, channel: inbound.channel, files: inbound.files, now }
           : { type: 'reply', user: inbound.user, text: inbound.text, now };
-    await this.locked(thread, async () => this.apply(thread, inbound.platform, await this.store.get(thread), input));
+    await this.locks.run(thread, async () => this.apply(thread, inbound.platform, await this.store.get(thread), input));
   }
 
   /**
@@ -127,11 +127,9 @@ export class Engine {
     // Follow-up questions a restart left unanswered are in finished threads written within the last hour.
     const finished = this.followups ? await this.store.inStates(['done', 'failed', 'cancelled'], this.clock() - RECOVER_TURNS_MS) : [];
     for (const s of [...(await this.store.inStates([...RUNNING_STATES, 'awaiting_answer'])), ...finished]) {
-      if (!this.platforms.has(s.platform)) continue;
-      await this.locked(s.key, async () => {
-        const current = await this.store.get(s.key);
-        if (current) await this.apply(s.key, s.platform, current, { type: 'recover', now: this.clock() });
-      });
+      // A run still queued or running (in another process of a cluster) is theirs, not a leftover.
+      if (!this.platforms.has(s.platform) || (await this.queue.has(s.key))) continue;
+      await this.applyLocked(s.key, () => ({ type: 'recover', now: this.clock() }));
     }
   }
 
@@ -141,26 +139,23 @@ export class Engine {
    */
   async stop(graceMs = 0): Promise<void> {
     this.stopping = true;
-    this.queue.pause();
+    await this.queue.pause();
     if (graceMs > 0 && this.queue.size.running > 0) {
       let timer: NodeJS.Timeout | undefined;
       await Promise.race([this.queue.onIdle(), new Promise((r) => (timer = setTimeout(r, graceMs)))]);
       clearTimeout(timer);
     }
-    this.queue.abortAll();
+    await this.queue.abortAll();
     await Promise.all([this.queue.onIdle(), this.followups?.stop()]);
     await this.locks.settled();
-  }
-
-  private locked<T>(key: ThreadKey, f: () => Promise<T>): Promise<T> {
-    return this.locks.run(key, f);
+    await this.queue.close?.();
   }
 
   /** Applies an input to the thread as it is when its lock is free. */
-  private applyLocked(key: ThreadKey, input: () => Input): Promise<ThreadState | undefined> {
-    return this.locked(key, async () => {
+  private applyLocked(key: ThreadKey, input: (s: ThreadState) => Input): Promise<ThreadState | undefined> {
+    return this.locks.run(key, async () => {
       const current = await this.store.get(key);
-      return current && this.apply(key, current.platform, current, input());
+      return current && this.apply(key, current.platform, current, input(current));
     });
   }
 
@@ -229,14 +224,15 @@ export class Engine {
       case 'post-progress':
         this.live.delete(s.key);
         // The run is enqueued right after this view is posted: show the place it will take.
-        return this.delivery.post(platform, s, 'progress', progressView(s, undefined, { position: this.queue.position(s.key) ?? this.queue.positionIfAdded(s.requester) }), effect.resume);
+        return this.delivery.post(platform, s, 'progress', progressView(s, undefined, { position: (await this.queue.position(s.key)) ?? (await this.queue.positionIfAdded(s.requester)) }), effect.resume);
       case 'show-clarify':
         if (s.clarifyMessageId) await platform.update(s.key, s.clarifyMessageId, clarifyView(s), true);
         return;
       case 'show-progress':
         return this.showProgress(platform, s, effect.final);
       case 'run':
-        return void (this.stopping || this.queue.add(s.key, s.requester));
+        if (!this.stopping) await this.queue.add(s.key, s.requester);
+        return;
       case 'abort':
         return this.queue.cancel(s.key);
       case 'publish-page':
@@ -255,7 +251,7 @@ export class Engine {
   private async showProgress(platform: Platform, s: ThreadState, final: boolean): Promise<void> {
     if (!s.progressMessageId) return;
     const live = this.live.get(s.key);
-    const extra = { position: this.queue.position(s.key), words: s.state === 'done' ? s.words : undefined, cost: this.budget.format(live?.usage ?? s.usage), further: s.state === 'done' && !!s.report };
+    const extra = { position: await this.queue.position(s.key), words: s.state === 'done' ? s.words : undefined, cost: this.budget.format(live?.usage ?? s.usage), further: s.state === 'done' && !!s.report };
     await platform.update(s.key, s.progressMessageId, progressView(s, live, extra), final);
     if (final) this.live.delete(s.key);
   }
@@ -270,7 +266,7 @@ export class Engine {
 
   /** Tells the runs still waiting their new place in the queue. */
   private async refreshPositions(): Promise<void> {
-    for (const key of this.queue.waitingKeys()) {
+    for (const key of await this.queue.waitingKeys()) {
       const s = await this.store.get(key);
       const platform = s && this.platforms.get(s.platform);
       if (s?.state === 'queued' && platform) await this.showProgress(platform, s, false);
@@ -282,6 +278,13 @@ export class Engine {
     if (this.stopping) return;
     void this.refreshPositions().catch(() => undefined);
     const inLock = (input: () => Input) => this.applyLocked(key, input);
+    // Marked running, the thread's last run never ended: its process died (a cluster hands the job on). Recover it
+    // like a restart would: announced, bounded by the attempts, or its stored report delivered.
+    const before = await this.store.get(key);
+    if (before?.running || (before?.state === 'researching' && before.result)) {
+      this.telemetry.takenOver();
+      await inLock(() => ({ type: 'recover', now: this.clock() }));
+    }
     const started = await inLock(() => ({ type: 'started', now: this.clock() }));
     if (!started || !isActive(started.state) || !started.running) return;
     const platform = this.platforms.get(started.platform)!;
@@ -292,6 +295,6 @@ export class Engine {
       direct: () => inLock(() => ({ type: 'direct', now: this.clock() })),
     });
     await this.guard.write('record spend', key, () => this.budget.record(usage)).catch(() => undefined);
-    if (end) await inLock(() => end);
+    if (end) await persistently(() => inLock(() => end), this.log, key, () => this.stopping);
   }
 }

@@ -1,4 +1,5 @@
 import type { ThreadKey } from './ports/chat.js';
+import type { Execute, ResearchQueue } from './ports/queue.js';
 
 interface Job {
   key: ThreadKey;
@@ -11,7 +12,7 @@ interface Job {
  * robin); within one person's runs, the oldest first. One person's many requests cannot make everyone else
  * wait behind them.
  */
-export class RunQueue {
+export class RunQueue implements ResearchQueue {
   private readonly waiting: Job[] = [];
   private readonly running = new Map<ThreadKey, { user: string; ac: AbortController }>();
   /** When each person's latest run started, as a sequence number: the round-robin turn. */
@@ -22,7 +23,7 @@ export class RunQueue {
 
   constructor(
     private readonly concurrency: number,
-    private readonly execute: (key: ThreadKey, signal: AbortSignal) => Promise<void>,
+    private readonly execute: Execute,
     private readonly onError: (key: ThreadKey, err: unknown) => void,
   ) {}
 
@@ -45,8 +46,8 @@ export class RunQueue {
     this.running.get(key)?.ac.abort();
   }
 
-  isRunning(key: ThreadKey): boolean {
-    return this.running.has(key);
+  has(key: ThreadKey): boolean {
+    return this.running.has(key) || this.waiting.some((j) => j.key === key);
   }
 
   /** 1-based place among the waiting runs in the order they will start; undefined when not waiting. */

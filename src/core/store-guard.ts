@@ -32,3 +32,23 @@ export class StoreGuard {
     }
   }
 }
+
+/** Waits between attempts to store how a paid run ended: about 15 minutes in all. */
+const PERSIST_WAITS_S = [1, 2, 5, 10, 20, 30, 60, 60, 60, 120, 120, 120, 300];
+
+/**
+ * Stores how a paid run ended, retrying while the store cannot be written (a Redis outage), so the answer is
+ * stored once the store is back rather than lost (and paid for again). Gives up when the process is stopping.
+ */
+export async function persistently(write: () => Promise<unknown>, log: Logger, thread: ThreadKey, stopping: () => boolean): Promise<void> {
+  for (const seconds of PERSIST_WAITS_S) {
+    try {
+      return void (await write());
+    } catch (err) {
+      if (!(err instanceof StoreWriteError) || stopping()) throw err;
+      log.warn({ thread, retryInSeconds: seconds }, 'could not store how the research ended; retrying');
+      await new Promise((r) => setTimeout(r, seconds * 1000));
+    }
+  }
+  await write();
+}

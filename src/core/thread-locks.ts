@@ -1,7 +1,8 @@
 import type { ThreadKey } from './ports/chat.js';
+import type { ThreadLock } from './ports/queue.js';
 
 /** One thread handled by one piece of work at a time, in arrival order; different threads run side by side. */
-export class ThreadLocks {
+export class ThreadLocks implements ThreadLock {
   private readonly tails = new Map<ThreadKey, Promise<unknown>>();
 
   run<T>(key: ThreadKey, f: () => Promise<T>): Promise<T> {

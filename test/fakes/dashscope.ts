@@ -25,6 +25,8 @@ export interface RecordedRequest {
   headers: IncomingMessage['headers'];
   /** As sent: `parameters` holds `research_tools`, `enable_feedback`, `max_tokens`, … */
   body: { model?: string; input?: { messages?: { role: string; content: RecordedContent }[] }; parameters?: Record<string, unknown> };
+  /** How the response ended: sent whole, or cut because the client went away (a killed process, a cancel). */
+  outcome?: 'completed' | 'cut';
 }
 
 /** Streams open now and the most ever open at once, streams the client closed early, and finished streams. */
@@ -135,6 +137,7 @@ export class FakeDashScope implements StreamStats {
     const recorded: RecordedRequest = { path: req.url ?? '', headers: req.headers, body };
     const chat = req.url === GENERATION && typeof body.model === 'string' && !isDeepResearchModel(body.model);
     (chat ? this.chat.requests : this.requests).push(recorded);
+    res.on('close', () => (recorded.outcome = res.writableFinished ? 'completed' : 'cut'));
     const auth = req.headers.authorization ?? '';
     const key = auth.startsWith('Bearer ') ? auth.slice(7) : '';
     if (!key || (this.options.apiKey !== undefined && key !== this.options.apiKey)) {

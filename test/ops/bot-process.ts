@@ -7,6 +7,7 @@ import { FakeSlack } from '../fakes/slack.js';
 export class BotProcess {
   port = 0;
   private child: ChildProcess | undefined;
+  private out = '';
 
   constructor(private readonly env: Record<string, string>) {}
 
@@ -18,6 +19,7 @@ export class BotProcess {
       let out = '';
       child.stdout!.on('data', (d: Buffer) => {
         out += d.toString();
+        this.out += d.toString();
         const m = /"port":(\d+).*"bot started"/.exec(out);
         if (m) resolve(Number(m[1]));
       });
@@ -30,12 +32,17 @@ export class BotProcess {
     return `http://127.0.0.1:${this.port}/slack/events`;
   }
 
-  async kill(): Promise<void> {
+  async kill(signal: 'SIGKILL' | 'SIGTERM' = 'SIGKILL'): Promise<void> {
     const child = this.child!;
     if (child.exitCode !== null || child.signalCode !== null) return;
     const exited = new Promise((r) => child.once('exit', r));
-    child.kill('SIGKILL');
+    child.kill(signal);
     await exited;
+  }
+
+  /** Everything the process wrote on stdout so far (JSON log lines). */
+  get output(): string {
+    return this.out;
   }
 }
 

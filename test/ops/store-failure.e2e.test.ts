@@ -43,7 +43,7 @@ describe('the store cannot be written (disk full)', () => {
     await w.slack.sendEvent(w.endpoint, mentionEvent('saved topic', { ts: saved }));
     await expect.poll(() => w!.slack.thread('C1', saved).some((m) => m.text.includes(w!.ds.question.slice(0, 30)))).toBe(true);
 
-    const db = await fillDisk(w.bot.store);
+    const db = await fillDisk(w.bot.store as SqliteStore);
     const ts = nextTs();
     await w.slack.sendEvent(w.endpoint, mentionEvent('new topic', { ts }));
     await expect.poll(() => w!.slack.thread('C1', ts).map(visible).join()).toMatch(/could not save this/);

@@ -12,6 +12,8 @@ export interface Telemetry {
   costYuan(model: string, yuan: number): void;
   /** A follow-up question answered, or failed (`outcome`: the error code). */
   followup(outcome: string): void;
+  /** A run whose process died was taken over (run again or its report delivered) by this one. */
+  takenOver(): void;
 }
 
 export const noTelemetry: Telemetry = {
@@ -21,4 +23,5 @@ export const noTelemetry: Telemetry = {
   postFailed() {},
   costYuan() {},
   followup() {},
+  takenOver() {},
 };
