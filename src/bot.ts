@@ -11,6 +11,7 @@ import { budgetSettings, createBackend, followupSettings } from './backend.js';
 import type { ResearchBackend } from './core/ports/research.js';
 import { SqliteStore } from './store/sqlite.js';
 import { RedisStore } from './store/redis.js';
+import { createCluster } from './cluster.js';
 import type { ThreadStore } from './core/ports/store.js';
 import { WebPages } from './platforms/web/pages.js';
 
@@ -37,16 +38,20 @@ export interface Bot {
 /** Composition root: config → store → backend → engine → platforms → HTTP server, then recovery. */
 export async function startBot(config: Config, opts: BotOptions = {}): Promise<Bot> {
   const log = opts.logger ?? silentLogger;
-  const store: ThreadStore = config.redisUrl ? new RedisStore(config.redisUrl, { log }) : new SqliteStore(config.storePath);
+  const redis = config.redisUrl ? new RedisStore(config.redisUrl, { log }) : undefined;
+  const store: ThreadStore = redis ?? new SqliteStore(config.storePath);
+  const cluster = redis && createCluster(redis, config.redisUrl!, log);
   let engine: Engine | undefined;
   const handle = (inbound: Parameters<Engine['handle']>[0]) => engine!.handle(inbound);
   // Each platform's SDK is loaded only when that platform is configured (Bolt or the Lark SDK alone is tens of MB).
-  const slack = config.slack ? (await import('./platforms/slack/app.js')).createSlack(config.slack, { handle, log, ...opts.slack }) : undefined;
-  const feishu = config.feishu ? (await import('./platforms/feishu/app.js')).createFeishu(config.feishu, { handle, log, ...opts.feishu }) : undefined;
+  const slack = config.slack ? (await import('./platforms/slack/app.js')).createSlack(config.slack, { handle, log, sharedRate: cluster?.sharedRate, ...opts.slack }) : undefined;
+  const feishu = config.feishu ? (await import('./platforms/feishu/app.js')).createFeishu(config.feishu, { handle, log, sharedRate: cluster?.sharedRate, ...opts.feishu }) : undefined;
   if (config.feishu?.connection === 'webhook' && !config.feishu.encryptKey) log.warn({}, 'FEISHU_ALLOW_TOKEN_ONLY: the Feishu webhook is not signed, so anyone who knows the verification token can forge events; set FEISHU_ENCRYPT_KEY to have Feishu sign them');
   const platforms: Platform[] = [slack?.platform, feishu?.platform].filter((p): p is NonNullable<typeof p> => p !== undefined);
   const pages = config.publicUrl ? new WebPages(store, config.publicUrl, config.reportPageTtlDays) : undefined;
-  const metrics = createMetrics({ store, load: () => engine!.load(), platforms: () => platforms });
+  const metrics = createMetrics({ store, load: () => engine!.load(), platforms: () => platforms, cluster: cluster?.figures });
+  // A takeover counts for this process and for the cluster.
+  const telemetry = cluster ? { ...metrics.telemetry, takenOver: () => (metrics.telemetry.takenOver(), cluster.countTakeover()) } : metrics.telemetry;
   engine = new Engine({
     store,
     backend: opts.backend ?? createBackend(config, log),
@@ -56,10 +61,12 @@ export async function startBot(config: Config, opts: BotOptions = {}): Promise<B
     format: config.research.format,
     logger: log,
     progressIntervalMs: opts.progressIntervalMs,
-    telemetry: metrics.telemetry,
+    telemetry,
     budget: budgetSettings(config),
     pages,
     followup: followupSettings(config),
+    queue: cluster?.queue,
+    locks: cluster?.locks,
   });
   const server = createHttpServer({
     slack: slack?.requestListener,
@@ -93,6 +100,7 @@ export async function startBot(config: Config, opts: BotOptions = {}): Promise<B
       await slack?.stop();
       await feishu?.stop();
       await new Promise<void>((resolve) => server.close(() => resolve()));
+      await cluster?.close();
       await store.close();
     },
   };

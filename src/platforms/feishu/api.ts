@@ -3,6 +3,7 @@ import * as lark from '@larksuiteoapi/node-sdk';
 import PQueue from 'p-queue';
 import type { Logger } from '../../core/ports/logger.js';
 import { PlatformStats } from '../../core/ports/chat.js';
+import { SharedBudget } from '../shared-budget.js';
 
 /** Token codes after which the cached tenant_access_token is dropped and the call retried once. */
 const TOKEN_CODES = new Set([99991663, 99991661, 99991668]);
@@ -73,7 +74,8 @@ export function sdkLogger(log: Logger): lark.Logger {
 /**
  * The Open API calls the bot makes, through the SDK's Client. The SDK neither refreshes a rejected token nor
  * retries a rate-limited call, so this does: a token error drops the cached token and retries once; a rate
- * limit waits as the response says (`x-ogw-ratelimit-reset`) and retries. All calls share one budget.
+ * limit waits as the response says (`x-ogw-ratelimit-reset`) and retries. All calls share one budget (CardKit has
+ * its own); with a shared budget each also takes a token from the cluster's `feishu:<app>:calls` (or `:cardkit`).
  */
 export class FeishuApi {
   readonly client: lark.Client;
@@ -86,6 +88,8 @@ export class FeishuApi {
   constructor(
     private readonly settings: FeishuCredentials,
     private readonly log: Logger,
+    /** The cluster's budget on top of this process's own (none by default). */
+    readonly shared = new SharedBudget(undefined, log),
   ) {
     // The SDK's shared axios instance has no timeout at all; a hung call would hold a report forever.
     lark.defaultHttpInstance.defaults.timeout = REQUEST_TIMEOUT_MS;
@@ -204,9 +208,27 @@ export class FeishuApi {
     return this.client.domain;
   }
 
+  get appId(): string {
+    return this.settings.appId;
+  }
+
   /** Runs `fn` within the shared call budget (for calls made outside the SDK, such as downloads). */
   throttled<T>(fn: () => Promise<T>): Promise<T> {
-    return this.limiter.add(fn) as Promise<T>;
+    return this.limiter.add(this.sharedTurn(this.limiter, fn)) as Promise<T>;
+  }
+
+  /** `fn` once the cluster's bucket of `limiter` gave it a token too (at once without a shared budget). */
+  private sharedTurn<T>(limiter: PQueue, fn: () => Promise<T>): () => Promise<T> {
+    if (!this.shared.shared) return fn;
+    const perSecond = limiter === this.cardkitLimiter ? CARDKIT_CALLS_PER_SECOND : CALLS_PER_SECOND;
+    return async () => {
+      await this.shared.acquire(this.sharedBucket(limiter), perSecond * 60, perSecond);
+      return fn();
+    };
+  }
+
+  private sharedBucket(limiter: PQueue): string {
+    return `feishu:${this.settings.appId}:${limiter === this.cardkitLimiter ? 'cardkit' : 'calls'}`;
   }
 
   async uploadFile(fileName: string, content: Buffer): Promise<string> {
@@ -222,7 +244,7 @@ export class FeishuApi {
     let tokenRetried = false;
     for (let attempt = 0; ; attempt++) {
       try {
-        const res = (await limiter.add(fn)) as { code?: number; msg?: string } | null;
+        const res = (await limiter.add(this.sharedTurn(limiter, fn))) as { code?: number; msg?: string } | null;
         if (res && typeof res.code === 'number' && res.code !== 0) throw new FeishuError(res.code, res.msg ?? '', 200);
         return res as T;
       } catch (err) {
@@ -244,6 +266,8 @@ export class FeishuApi {
           this.stats.rateLimited++;
           const waitMs = Math.min(60, e.resetSeconds ?? 2 ** attempt) * 1000;
           this.log.warn({ code: e.code, waitMs }, 'feishu rate limit; waiting');
+          // The app's limit (not a message's or a chat's, 230020): every process holds back its calls.
+          if (e.status === 429 || e.code === 99991400) this.shared.pause(this.sharedBucket(limiter), waitMs);
           await new Promise((r) => setTimeout(r, waitMs));
           continue;
         }

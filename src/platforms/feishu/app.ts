@@ -2,6 +2,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import * as lark from '@larksuiteoapi/node-sdk';
 import type { Logger } from '../../core/ports/logger.js';
 import type { Inbound } from '../../core/ports/chat.js';
+import type { SharedRate } from '../../core/ports/rate.js';
+import { SharedBudget } from '../shared-budget.js';
 import { feedbackToast } from './cards.js';
 import { FeishuApi, sdkDomain, sdkLogger, toFeishuError, type FeishuCredentials } from './api.js';
 import { fromCardAction, fromMessage, MAX_MESSAGE_AGE_MS, messageAgeMs, type CardActionEvent, type MessageEvent } from './inbound.js';
@@ -33,6 +35,12 @@ export interface FeishuOptions {
   longConnection?: LongConnection;
   /** CardKit streaming progress cards: on by default; `{enabled: false}` keeps today's patched cards only. */
   cardkit?: Partial<CardKitSettings>;
+  /**
+   * The rate budget shared by all processes of a deployment: calls then also take from the cluster-wide buckets
+   * `feishu:<app>:calls`, `feishu:<app>:cardkit` and `feishu:<app>:patch:<message id>` (same limits as each
+   * process's own). Without it each process keeps its own budgets only.
+   */
+  sharedRate?: SharedRate;
 }
 
 export interface FeishuConnection {
@@ -54,7 +62,8 @@ export interface FeishuConnection {
  */
 export function createFeishu(settings: FeishuSettings, opts: FeishuOptions): FeishuConnection {
   const log = opts.log.child({ platform: 'feishu' });
-  const api = new FeishuApi(settings, log);
+  // The cluster's budget on top of each process's own (none without sharedRate; local only while it is unreachable).
+  const api = new FeishuApi(settings, log, new SharedBudget(opts.sharedRate, log));
   const patcher = new CardPatcher(api, log, opts.patchIntervalMs);
   const resources = new FeishuResources(api, log);
   const platform = new FeishuPlatform(api, patcher, log, opts.cardkit, { share: settings.docShare ?? 'chat', folderToken: settings.docFolderToken, domain: settings.domain }, resources);

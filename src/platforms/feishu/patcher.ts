@@ -22,7 +22,9 @@ interface Slot {
 
 /**
  * Patches cards no more often than once per PATCH_INTERVAL_MS each. The latest card of a message replaces any
- * waiting one; a final card is retried until it is delivered; a failed patch is logged and never thrown.
+ * waiting one; a final card is retried until it is delivered; a failed patch is logged and never thrown. With a
+ * shared budget (the api's), a patch also takes the message's cluster-wide token, `feishu:<app>:patch:<message id>`
+ * (the same interval), so that processes taking turns on a thread never patch its card faster between them.
  */
 export class CardPatcher {
   private readonly slots = new Map<string, Slot>();
@@ -69,6 +71,18 @@ export class CardPatcher {
 
   private async send(messageId: string, slot: Slot): Promise<void> {
     slot.timer = undefined;
+    const shared = this.api.shared;
+    if (slot.card && shared?.shared) {
+      slot.sending = true;
+      const wait = await shared.wait(`feishu:${this.api.appId}:patch:${messageId}`, 60_000 / this.intervalMs, 1);
+      slot.sending = false;
+      // Stopped meanwhile (the slot is forgotten): nothing more is sent.
+      if (this.slots.get(messageId) !== slot) return;
+      if (wait > 0) {
+        slot.timer = setTimeout(() => void this.send(messageId, slot), wait);
+        return;
+      }
+    }
     const card = slot.card;
     if (!card) return this.release(messageId, slot);
     slot.card = undefined;

@@ -2,6 +2,8 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { App, HTTPReceiver, LogLevel, SocketModeReceiver, type Receiver } from '@slack/bolt';
 import { WebClient, WebClientEvent, type WebClientOptions } from '@slack/web-api';
 import type { Logger } from '../../core/ports/logger.js';
+import type { SharedRate } from '../../core/ports/rate.js';
+import { SharedBudget } from '../shared-budget.js';
 import { PlatformStats, type Inbound } from '../../core/ports/chat.js';
 import { ACTIONS } from './blocks.js';
 import { SlackEditor, type EditBudget } from './editor.js';
@@ -31,6 +33,12 @@ export interface SlackOptions {
   clientOptions?: Partial<WebClientOptions>;
   /** Streamed progress: when to roll onto a fresh message, how full one may get, how often the clock moves. */
   streaming?: Partial<StreamSettings>;
+  /**
+   * The rate budget shared by all processes of a deployment: chat.update and the streaming methods then also take
+   * from cluster-wide buckets `slack:<team>:<method>` (same limits as `budget`), so that the processes together stay
+   * inside Slack's tiers. Without it each process keeps its own budget only.
+   */
+  sharedRate?: SharedRate;
 }
 
 export interface SlackConnection {
@@ -64,9 +72,11 @@ export function createSlack(settings: SlackSettings, opts: SlackOptions): SlackC
   // Edits and status calls fail fast on 429 instead of pausing the shared client's queue.
   const quiet = new WebClient(settings.botToken, { ...clientOptions, timeout: QUIET_TIMEOUT_MS, rejectRateLimitedCalls: true, retryConfig: { retries: 0 } });
   const stats = new PlatformStats();
-  const editor = new SlackEditor(quiet, log, opts.budget, stats);
+  // The cluster's budget on top of each process's own (none without sharedRate; local only while it is unreachable).
+  const shared = new SharedBudget(opts.sharedRate, log);
+  const editor = new SlackEditor(quiet, log, opts.budget, stats, shared);
   // Streamed progress: its own budgets per method (Tier 2 start/stop, Tier 4 append), shared by every run in the workspace.
-  const streams = new SlackStreams(quiet, log, stats, opts.budget?.streams, opts.streaming);
+  const streams = new SlackStreams(quiet, log, stats, opts.budget?.streams, opts.streaming, shared);
   const platform = new SlackPlatform(app.client, editor, quiet, log, ['files.slack.com', new URL(settings.apiUrl).host], stats, streams);
   // The main client waits out a 429 and retries; each wait is counted.
   app.client.on(WebClientEvent.RATE_LIMITED, () => stats.rateLimited++);
@@ -111,7 +121,8 @@ export function createSlack(settings: SlackSettings, opts: SlackOptions): SlackC
     requestListener: http ? (req, res) => http.requestListener(req, res) : undefined,
     async start() {
       try {
-        await app.client.auth.test();
+        const who = await app.client.auth.test();
+        editor.team = String(who.team_id ?? '');
       } catch (err) {
         const code = slackFailure(err).code ?? (err as Error).message;
         throw new Error(`Slack rejected SLACK_BOT_TOKEN (${code}). Check the bot token of the installed app.`);

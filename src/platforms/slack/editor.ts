@@ -4,6 +4,7 @@ import { Drain } from '../drain.js';
 import { PlatformStats } from '../../core/ports/chat.js';
 import { PERMANENT_EDIT_ERRORS, slackFailure } from './errors.js';
 import type { MethodBudget, StreamMethod } from './budget.js';
+import type { SharedBudget } from '../shared-budget.js';
 
 export interface EditBudget {
   /** Sustained chat.update calls per minute for the whole workspace (Slack's Tier 3 is about 50). */
@@ -32,7 +33,8 @@ interface Pending {
  * Edits messages within one workspace's chat.update budget, shared by all runs at once. The latest content
  * of a message replaces any edit of it still waiting (coalescing); urgent edits go first; a final edit is
  * retried until delivered. It uses its own WebClient that rejects rate-limited calls instead of pausing, so
- * a 429 here never stalls the other Slack calls.
+ * a 429 here never stalls the other Slack calls. With a shared budget (several processes), each edit also takes a
+ * token from the cluster-wide bucket `slack:<team>:chat.update` with the same limits, waiting for it if need be.
  */
 export class SlackEditor {
   private readonly pending = new Map<string, Pending>();
@@ -42,12 +44,16 @@ export class SlackEditor {
   private timer: NodeJS.Timeout | undefined;
   private sending = false;
   private readonly drain = new Drain();
+  private stopped = false;
+  /** The workspace (auth.test's team_id), naming the shared bucket. */
+  team = '';
 
   constructor(
     private readonly client: WebClient,
     private readonly log: Logger,
     private readonly budget: EditBudget = DEFAULT_BUDGET,
     private readonly stats = new PlatformStats(),
+    private readonly shared?: SharedBudget,
   ) {
     this.tokens = budget.burst;
   }
@@ -77,6 +83,7 @@ export class SlackEditor {
   }
 
   stop(): void {
+    this.stopped = true;
     clearTimeout(this.timer);
     this.timer = undefined;
   }
@@ -109,15 +116,23 @@ export class SlackEditor {
     if (now < this.pausedUntil) return this.schedule(this.pausedUntil - now);
     this.refill(now);
     if (this.tokens < 1) return this.schedule(Math.ceil((1 - this.tokens) / (this.budget.perMinute / 60_000)));
-    const entry = this.next();
-    if (!entry) {
+    if (this.pending.size === 0) {
       this.drain.settled();
       return;
     }
-    const [key, edit] = entry;
+    this.sending = true;
+    if (this.shared?.shared) {
+      // The cluster's budget too: while waiting for it, nothing else is sent and edits keep coalescing.
+      const wait = await this.shared.wait(this.sharedBucket(), this.budget.perMinute, this.budget.burst);
+      if (wait > 0) {
+        this.sending = false;
+        if (!this.stopped) this.schedule(wait);
+        return;
+      }
+    }
+    const [key, edit] = this.next()!;
     this.pending.delete(key);
     this.tokens -= 1;
-    this.sending = true;
     try {
       await this.client.chat.update({ channel: edit.channel, ts: edit.ts, text: edit.text, blocks: edit.blocks as never });
     } catch (err) {
@@ -128,12 +143,17 @@ export class SlackEditor {
     this.schedule(0);
   }
 
+  private sharedBucket(): string {
+    return `slack:${this.team || 'workspace'}:chat.update`;
+  }
+
   private retryLater(key: string, edit: Pending, err: unknown): void {
     const failure = slackFailure(err);
     if (failure.rateLimited) {
       this.stats.rateLimited++;
       this.pausedUntil = Date.now() + (failure.retryAfter ?? 1) * 1000;
       this.tokens = 0;
+      this.shared?.pause(this.sharedBucket(), (failure.retryAfter ?? 1) * 1000);
     } else {
       this.log.warn({ error: failure.code, final: edit.final }, 'chat.update failed');
       this.stats.error(failure.code);

@@ -8,12 +8,19 @@ import { RunStream } from './run-stream.js';
 import type { StreamCall } from './stream-call.js';
 import { DEFAULT_STREAM_SETTINGS, type StreamSettings } from './stream-settings.js';
 import type { ProgressView } from './stream-view.js';
+import type { SharedBudget } from '../shared-budget.js';
+
+/** The longest a call waits for the cluster's budget before it goes anyway (a 429 is then handled as ever). */
+const SHARED_WAIT_MS = 60_000;
 
 /**
  * Every run's stream in the workspace, fed through one budget per method (Tier 2 startStream/stopStream, Tier 4
  * appendStream), shared fairly: each call goes to the stream that has waited longest since it last visibly moved,
  * with opening, rolling over, report text and the final state before milestones, and milestones before updates that
  * only move the clock. Calls go through a client that rejects rate-limited calls; a 429 pauses that method only.
+ * With a shared budget (several processes), a call that won a local token also takes one from the cluster-wide
+ * bucket `slack:<team>:<method>` with the same limits, waiting for it (its run holds its turn meanwhile), and a 429
+ * pauses that bucket for every process.
  */
 export class SlackStreams {
   readonly settings: StreamSettings;
@@ -41,6 +48,7 @@ export class SlackStreams {
     private readonly stats: PlatformStats,
     budgets: Partial<Record<StreamMethod, MethodBudget>> = {},
     settings: Partial<StreamSettings> = {},
+    private readonly shared?: SharedBudget,
   ) {
     this.budgets = { ...DEFAULT_STREAM_BUDGETS, ...budgets };
     this.settings = { ...DEFAULT_STREAM_SETTINGS, ...settings };
@@ -196,6 +204,11 @@ export class SlackStreams {
   private async send(run: RunStream, call: StreamCall): Promise<void> {
     run.inFlight = true;
     try {
+      if (this.shared?.shared) {
+        const { perMinute, burst } = this.budgets[call.method];
+        // Stopped while it waited: the call is not made (a stopping process leaves the rest to the others).
+        if (!(await this.shared.acquire(`slack:${run.team}:${call.method}`, perMinute, burst, SHARED_WAIT_MS, () => this.stopped))) return;
+      }
       const res = (await this.client.apiCall(call.method, call.args)) as { ts?: string };
       call.accepted(res.ts, Date.now());
     } catch (err) {
@@ -212,6 +225,7 @@ export class SlackStreams {
     if (failure.rateLimited) {
       this.stats.rateLimited++;
       this.bucket(run.team, call.method).pause(Date.now(), failure.retryAfter ?? 1);
+      this.shared?.pause(`slack:${run.team}:${call.method}`, Math.max(1, failure.retryAfter ?? 1) * 1000);
       return;
     }
     const outcome = run.refused(call, failure, Date.now());
