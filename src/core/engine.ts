@@ -13,7 +13,7 @@ import type { Progress } from './progress.js';
 import { runResearch } from './research-run.js';
 import { RunQueue } from './run-queue.js';
 import type { QueueFactory, ResearchQueue, ThreadLock } from './ports/queue.js';
-import { persistently, StoreGuard, StoreWriteError } from './store-guard.js';
+import { isStoreOutage, persistently, StoreGuard } from './store-guard.js';
 import { ThreadLocks } from './thread-locks.js';
 import { Followups } from './followup-runner.js';
 import { RECOVER_TURNS_MS } from './after-report.js';
@@ -68,6 +68,7 @@ export class Engine {
 
   /** Not ready while the last store write failed: the reason names the write and its error. */
   health(): { ready: boolean; reason?: string } {
+    if (this.stopping) return { ready: false, reason: 'draining: finishing the research running here' };
     return this.guard.problem ? { ready: false, reason: `store: ${this.guard.problem}` } : { ready: true };
   }
 
@@ -79,7 +80,7 @@ export class Engine {
     try {
       await this.route(inbound);
     } catch (err) {
-      if (!(err instanceof StoreWriteError)) throw err;
+      if (!isStoreOutage(err)) throw err;
       const platform = this.platforms.get(inbound.platform);
       const lang = detectLang(inbound.kind === 'mention' || inbound.kind === 'reply' ? inbound.text : '', this.rules.language);
       if (platform && inbound.thread) await this.safePost(platform, inbound.thread, { kind: 'notice', lang, text: strings(lang).couldNotSave });
@@ -257,11 +258,7 @@ export class Engine {
   }
 
   private async safePost(platform: Platform, key: ThreadKey, view: View): Promise<void> {
-    try {
-      await platform.post(key, view);
-    } catch (err) {
-      this.log.warn({ thread: key, err }, 'could not post a notice');
-    }
+    await platform.post(key, view).catch((err: unknown) => this.log.warn({ thread: key, err }, 'could not post a notice'));
   }
 
   /** Tells the runs still waiting their new place in the queue. */

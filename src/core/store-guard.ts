@@ -33,6 +33,14 @@ export class StoreGuard {
   }
 }
 
+/**
+ * The store could not be used: a write failed, or a thread's lock could not be had in time (the ThreadLock
+ * port's `ELOCKTIMEOUT`, Redis unreachable or the thread held elsewhere too long). Both are worth trying again.
+ */
+export function isStoreOutage(err: unknown): boolean {
+  return err instanceof StoreWriteError || (err as { code?: unknown } | undefined)?.code === 'ELOCKTIMEOUT';
+}
+
 /** Waits between attempts to store how a paid run ended: about 15 minutes in all. */
 const PERSIST_WAITS_S = [1, 2, 5, 10, 20, 30, 60, 60, 60, 120, 120, 120, 300];
 
@@ -45,7 +53,7 @@ export async function persistently(write: () => Promise<unknown>, log: Logger, t
     try {
       return void (await write());
     } catch (err) {
-      if (!(err instanceof StoreWriteError) || stopping()) throw err;
+      if (!isStoreOutage(err) || stopping()) throw err;
       log.warn({ thread, retryInSeconds: seconds }, 'could not store how the research ended; retrying');
       await new Promise((r) => setTimeout(r, seconds * 1000));
     }

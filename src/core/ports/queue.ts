@@ -41,6 +41,7 @@ export type QueueFactory = (concurrency: number, execute: Execute, onError: (key
 
 /** One thread handled by one piece of work at a time, in this process or across a cluster. */
 export interface ThreadLock {
+  /** Rejects with an error whose `code` is `ELOCKTIMEOUT` when the lock cannot be had in time (f never runs). */
   run<T>(key: ThreadKey, f: () => Promise<T>): Promise<T>;
   /** Resolves when all the work queued so far here has settled. */
   settled(): Promise<void>;
