@@ -288,7 +288,7 @@ export class Engine {
     const opts = { backend: this.opts.backend, format: this.opts.format, clock: this.clock, log: this.log, telemetry: this.telemetry, progressIntervalMs: this.opts.progressIntervalMs ?? 1000 };
     const { input: end, usage } = await runResearch(opts, started, platform, signal, {
       progress: (p) => this.live.set(key, p),
-      show: () => void this.store.get(key).then((cur) => (cur?.state === 'researching' ? this.showProgress(platform, cur, false) : undefined)),
+      show: () => void this.store.get(key).then((cur) => (cur?.state === 'researching' ? this.showProgress(platform, cur, false) : undefined)).catch(() => undefined),
       direct: () => inLock(() => ({ type: 'direct', now: this.clock() })),
     });
     await this.guard.write('record spend', key, () => this.budget.record(usage)).catch(() => undefined);

@@ -1,5 +1,6 @@
 import type { Logger } from './ports/logger.js';
 import type { ThreadKey } from './ports/chat.js';
+import { StoreUnavailableError } from './ports/store.js';
 
 /** A store write failed: the conversation could not be saved. */
 export class StoreWriteError extends Error {
@@ -34,11 +35,11 @@ export class StoreGuard {
 }
 
 /**
- * The store could not be used: a write failed, or a thread's lock could not be had in time (the ThreadLock
- * port's `ELOCKTIMEOUT`, Redis unreachable or the thread held elsewhere too long). Both are worth trying again.
+ * The store could not be used: a write failed, the store was unreachable for a read, or a thread's lock could not
+ * be had in time (the ThreadLock port's `ELOCKTIMEOUT`). All are worth trying again.
  */
 export function isStoreOutage(err: unknown): boolean {
-  return err instanceof StoreWriteError || (err as { code?: unknown } | undefined)?.code === 'ELOCKTIMEOUT';
+  return err instanceof StoreWriteError || err instanceof StoreUnavailableError || (err as { code?: unknown } | undefined)?.code === 'ELOCKTIMEOUT';
 }
 
 /** Waits between attempts to store how a paid run ended: about 15 minutes in all. */

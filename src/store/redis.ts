@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import { ReplyError, type Redis } from 'ioredis';
 import type { Feedback } from '../core/ports/chat.js';
 import type { Logger } from '../core/ports/logger.js';
-import type { Admission, AdmissionRule, ThreadStore } from '../core/ports/store.js';
+import { StoreUnavailableError, type Admission, type AdmissionRule, type ThreadStore } from '../core/ports/store.js';
 import type { RunState, ThreadState } from '../core/ports/thread.js';
 import { openRedis, whenReady } from './redis-connection.js';
 import { admitScript, countByStateScript, feedbackScript, hitScript, inStatesScript, saveScript } from './redis-scripts.js';
@@ -210,11 +210,17 @@ export class RedisStore implements ThreadStore {
 
   /** Runs a command once the client is connected; commands issued together share one wait. */
   private async call<T>(command: () => Promise<T>): Promise<T> {
-    if (this.client.status !== 'ready') {
-      this.connecting ??= whenReady(this.client, this.readyMs).finally(() => (this.connecting = undefined));
-      await this.connecting;
+    try {
+      if (this.client.status !== 'ready') {
+        this.connecting ??= whenReady(this.client, this.readyMs).finally(() => (this.connecting = undefined));
+        await this.connecting;
+      }
+      return await command();
+    } catch (err) {
+      // Redis's own answer to a command (a script's error) is a bug, not an outage; anything else is the connection.
+      if (err instanceof ReplyError) throw err;
+      throw new StoreUnavailableError(`Redis: ${(err as Error)?.message ?? String(err)}`, { cause: err });
     }
-    return command();
   }
 }
 

@@ -11,6 +11,7 @@ import { createQwenBackend } from '../../src/research/qwen.js';
 import { DashScopeFollowupModel } from '../../src/research/followup-model.js';
 import type { ResearchBackend } from '../../src/core/ports/research.js';
 import { SqliteStore } from '../../src/store/sqlite.js';
+import type { ThreadStore } from '../../src/core/ports/store.js';
 import type { FileRef, Inbound } from '../../src/core/ports/chat.js';
 import { FakeDashScope } from '../fakes/dashscope.js';
 import { RecordingPlatform } from '../fakes/recording-platform.js';
@@ -36,6 +37,8 @@ export function makeEngine(
   fake: FakeDashScope,
   opts: {
     dbPath?: string;
+    /** Another store than a SQLite file (the Redis store). */
+    store?: ThreadStore;
     rules?: Partial<Rules>;
     limits?: Partial<Limits>;
     platform?: RecordingPlatform;
@@ -47,7 +50,7 @@ export function makeEngine(
     followup?: { limitPerHour?: number };
   } = {},
 ) {
-  const store = new SqliteStore(opts.dbPath ?? tempDbPath());
+  const store = opts.store ?? new SqliteStore(opts.dbPath ?? tempDbPath());
   const platform = opts.platform ?? new RecordingPlatform();
   const backend =
     opts.backend ?? createQwenBackend({ baseUrl: fake.url, apiKey: 'sk-test', model: 'qwen-deep-research', idleTimeoutMs: 5000, retries: 1, retryBaseMs: 5 });

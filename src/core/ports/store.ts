@@ -64,3 +64,13 @@ export type Admission =
 export function utcDay(now: number): string {
   return new Date(now).toISOString().slice(0, 10);
 }
+
+/** The store could not be reached (Redis down, or not answering in time): the same call can succeed later. */
+export class StoreUnavailableError extends Error {
+  readonly code = 'ESTOREUNAVAILABLE';
+
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'StoreUnavailableError';
+  }
+}
