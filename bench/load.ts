@@ -52,9 +52,12 @@ export async function overhead(runs = 15) {
   return { runs, lagP50: quantile(lags, 0.5), lagP99: quantile(lags, 0.99), ratioP50: quantile(ratios, 0.5) };
 }
 
-/** Event acknowledgement latency while `concurrent` research runs stream. */
-export async function ackLatency(concurrent = 50, deliveries = 200) {
-  const w = await world({ MAX_CONCURRENT_RESEARCH: String(concurrent) }, 15);
+/**
+ * Event acknowledgement latency while `concurrent` research runs stream. `env` changes the bot's configuration: with
+ * `STORE_URL=redis://…` the bot runs as a cluster member (Redis store, BullMQ research queue, Redis thread locks).
+ */
+export async function ackLatency(concurrent = 50, deliveries = 200, env: Record<string, string> = {}) {
+  const w = await world({ MAX_CONCURRENT_RESEARCH: String(concurrent), ...env }, 15);
   try {
     await Promise.all(Array.from({ length: concurrent }, (_, i) => w.slack.sendEvent(w.endpoint, mention(`C${i}`, ts()))));
     await until(() => w.ds.open >= concurrent, 10_000);

@@ -3,6 +3,7 @@ import { ackLatency, editBudget, memory, overhead } from './load.js';
 import { compiledRows } from './compiled.js';
 import { benchParse } from './parse.js';
 import { streamingRows } from './streaming.js';
+import { ackLatencyOnRedis, redisSkipped, storeRows } from './stores.js';
 
 const rows: [string, string, string][] = [];
 const ms = (n: number) => `${n.toFixed(1)} ms`;
@@ -19,7 +20,14 @@ rows.push([`End of DashScope stream → last report message accepted (${o.runs} 
 rows.push(['End-to-end wall time / raw stream duration', `p50 ${o.ratioP50.toFixed(2)}×`, '≈ 1']);
 
 const a = await ackLatency();
-rows.push([`Event acknowledgement while ${a.streaming} runs stream`, `p50 ${ms(a.p50)}, p99 ${ms(a.p99)}`, 'p99 < 100 ms']);
+rows.push([`Event acknowledgement while ${a.streaming} runs stream, SQLite store`, `p50 ${ms(a.p50)}, p99 ${ms(a.p99)}`, 'p99 < 100 ms']);
+const ar = await ackLatencyOnRedis();
+rows.push([
+  `Event acknowledgement while ${ar?.streaming ?? a.streaming} runs stream, Redis store + BullMQ queue`,
+  ar ? `p50 ${ms(ar.p50)}, p99 ${ms(ar.p99)}` : redisSkipped(),
+  'p99 < 100 ms',
+]);
+rows.push(...(await storeRows()));
 
 const e = await editBudget();
 rows.push([`chat.update per minute at peak, 20 runs at once${e.finished ? '' : ' (not all finished)'}`, `${e.peak}/min, ${e.rateLimited} × 429, ${e.refused} refused`, '≤ 50/min, 0 × 429']);

@@ -75,6 +75,8 @@ export const SPECS = {
     schema: z.string().regex(/^(sqlite:.+|rediss?:\/\/.+)$/, 'must be sqlite:<path> or redis://HOST:PORT/DB (rediss:// for TLS)'),
     example: 'sqlite:data/bot.db',
     default: 'sqlite:data/bot.db',
+    // A Redis URL may carry a password.
+    secret: true,
   },
   DRAIN_SECONDS: { schema: int(0, 1800), example: '25', default: '25' },
   PORT: { schema: int(0, 65535), example: '3000', default: '3000' },

@@ -9,6 +9,9 @@ const NO_PLATFORM = `No chat platform is configured. Set one of:
   Feishu/Lark:        FEISHU_APP_ID=cli_… and FEISHU_APP_SECRET=… (long connection; FEISHU_DOMAIN=lark for Lark)
 To research from the terminal instead: npm run research -- "your topic"`;
 
+/** Time to close connections after the drain window, before a stuck shutdown is cut short. */
+const FORCED_EXIT_AFTER_DRAIN_MS = 15_000;
+
 async function main(): Promise<void> {
   let config;
   try {
@@ -37,6 +40,11 @@ async function main(): Promise<void> {
     // DRAIN_SECONDS (default 25) stays under the usual 30 s a supervisor waits before it kills.
     const next = config.redisUrl ? 'handed back to the queue for another process' : 'resumed at the next start';
     logger.info({ signal, drainSeconds: config.drainSeconds }, `shutting down: running research may finish within DRAIN_SECONDS; the rest is ${next}`);
+    // Whatever hangs (an unreachable Redis), the process is gone soon after the drain window.
+    setTimeout(() => {
+      logger.error({ drainSeconds: config.drainSeconds }, 'shutdown did not finish in time; exiting');
+      process.exit(1);
+    }, config.drainSeconds * 1000 + FORCED_EXIT_AFTER_DRAIN_MS).unref();
     void bot.stop(config.drainSeconds * 1000).then(
       () => process.exit(0),
       (err: unknown) => {

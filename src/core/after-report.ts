@@ -68,9 +68,16 @@ export function further(s: ThreadState, next: Next, user: string): Transition {
   return { state, effects: [{ type: 'post-clarify' }] };
 }
 
-/** Questions a restart left unanswered (asked within the last hour) are answered again. */
-export function recoverTurns(s: ThreadState, now: number): Effect[] {
-  return (s.turns ?? []).filter((t) => t.answer === undefined && !t.failed && now - t.askedAt < RECOVER_TURNS_MS).map((t) => ({ type: 'followup', id: t.id, resume: true }));
+/**
+ * Questions a restart left unanswered (asked within the last hour) are answered again. In a cluster, only those
+ * asked over `SHARED_TURN_MS` ago: a younger one may be being answered by another process right now.
+ */
+export function recoverTurns(s: ThreadState, now: number, shared = false): Effect[] {
+  const due = (t: Turn) => now - t.askedAt < RECOVER_TURNS_MS && (!shared || now - t.askedAt > SHARED_TURN_MS);
+  return (s.turns ?? []).filter((t) => t.answer === undefined && !t.failed && due(t)).map((t) => ({ type: 'followup', id: t.id, resume: true }));
 }
+
+/** Longer than any answer takes (the chat model's idle timeout is 60 s). */
+export const SHARED_TURN_MS = 180_000;
 
 export const RECOVER_TURNS_MS = 3_600_000;

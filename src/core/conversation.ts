@@ -32,7 +32,8 @@ export type Input =
   | { type: 'followup-answered'; id: number; answer: string; usage?: Usage; now: number }
   | { type: 'followup-failed'; id: number; now: number }
   | { type: 'failed'; code: FailureCode; detail?: string; retryable: boolean; now: number }
-  | { type: 'recover'; now: number };
+  /** Start-up recovery; `shared`: other processes of a cluster may be at work on the same threads. */
+  | { type: 'recover'; now: number; shared?: boolean };
 
 export type Effect =
   /**
@@ -178,7 +179,7 @@ export function transition(s: ThreadState | undefined, input: Input, rules: Rule
       };
     }
     case 'recover':
-      return recover(s, next, rules, input.now);
+      return recover(s, next, rules, input.now, input.shared);
   }
 }
 
@@ -256,14 +257,14 @@ function showOrPost(s: ThreadState, resume = false): Effect[] {
 /** Open questions older than this are not shown again at a restart. */
 const RESHOW_QUESTIONS_MS = 86_400_000;
 
-function recover(s: ThreadState, next: (p: Partial<ThreadState>) => ThreadState, rules: Rules, now: number): Transition {
+function recover(s: ThreadState, next: (p: Partial<ThreadState>) => ThreadState, rules: Rules, now: number, shared = false): Transition {
   const none = { state: s, effects: [] };
   if (s.state === 'awaiting_answer') {
     // The question's edit may have been lost with the process: show it again (or post it, if it never was).
     if (!s.clarifyMessageId) return { state: s, effects: [{ type: 'post-clarify', resume: true }] };
     return now - s.updatedAt < RESHOW_QUESTIONS_MS ? { state: s, effects: [{ type: 'show-clarify' }] } : none;
   }
-  if (!RUNNING.has(s.state)) return { state: s, effects: recoverTurns(s, now) };
+  if (!RUNNING.has(s.state)) return { state: s, effects: recoverTurns(s, now, shared) };
   // The answer is already paid for and stored: only the rest of the report still has to be delivered.
   if (s.state === 'researching' && s.result) return { state: s, effects: [{ type: 'post-report', resume: true }] };
   const t = strings(s.lang);

@@ -61,15 +61,13 @@ export class Engine {
     this.queue = queue(opts.limits.maxConcurrent, (key, signal) => this.execute(key, signal), (key, err) => this.log.error({ thread: key, err }, 'research job failed'));
   }
 
-  /** Research runs streaming now and waiting for a slot. */
-  load(): { running: number; queued: number } {
-    return this.queue.size;
-  }
+  /** Research runs streaming now and waiting for a slot (in this process). */
+  load = (): { running: number; queued: number } => this.queue.size;
 
   /** Not ready while the last store write failed: the reason names the write and its error. */
   health(): { ready: boolean; reason?: string } {
-    if (this.stopping) return { ready: false, reason: 'draining: finishing the research running here' };
-    return this.guard.problem ? { ready: false, reason: `store: ${this.guard.problem}` } : { ready: true };
+    const reason = this.stopping ? 'draining: finishing the research running here' : this.guard.problem && `store: ${this.guard.problem}`;
+    return reason ? { ready: false, reason } : { ready: true };
   }
 
   /**
@@ -128,10 +126,15 @@ export class Engine {
     // Follow-up questions a restart left unanswered are in finished threads written within the last hour.
     const finished = this.followups ? await this.store.inStates(['done', 'failed', 'cancelled'], this.clock() - RECOVER_TURNS_MS) : [];
     for (const s of [...(await this.store.inStates([...RUNNING_STATES, 'awaiting_answer'])), ...finished]) {
-      // A run still queued or running (in another process of a cluster) is theirs, not a leftover.
-      if (!this.platforms.has(s.platform) || (await this.queue.has(s.key))) continue;
-      await this.applyLocked(s.key, () => ({ type: 'recover', now: this.clock() }));
+      if (!this.platforms.has(s.platform)) continue;
+      await this.locks.run(s.key, async () => {
+        // Changed since it was listed, or queued or running (in another process of a cluster): not a leftover.
+        const current = await this.store.get(s.key);
+        if (current?.version !== s.version || (await this.queue.has(s.key))) return;
+        await this.apply(s.key, s.platform, current, { type: 'recover', now: this.clock(), shared: this.queue.shared });
+      });
     }
+    await this.queue.start?.();
   }
 
   /**
@@ -232,8 +235,8 @@ export class Engine {
       case 'show-progress':
         return this.showProgress(platform, s, effect.final);
       case 'run':
-        if (!this.stopping) await this.queue.add(s.key, s.requester);
-        return;
+        // Even while stopping: a shared queue gives it to another process; the local one keeps it in the store.
+        return void (await this.queue.add(s.key, s.requester));
       case 'abort':
         return this.queue.cancel(s.key);
       case 'publish-page':
@@ -272,7 +275,6 @@ export class Engine {
 
   /** A run's turn in the queue: start it (stored), stream it, and apply how it ended. */
   private async execute(key: ThreadKey, signal: AbortSignal): Promise<void> {
-    if (this.stopping) return;
     void this.refreshPositions().catch(() => undefined);
     const inLock = (input: () => Input) => this.applyLocked(key, input);
     // Marked running, the thread's last run never ended: its process died (a cluster hands the job on). Recover it

@@ -1,3 +1,4 @@
+import type { Job } from 'bullmq';
 import type { ThreadKey } from '../core/ports/chat.js';
 
 /**
@@ -107,4 +108,19 @@ export function placeIfAdded(user: string, s: QueueSnapshot, concurrency: number
   if (s.active.length < concurrency && s.front.length === 0 && s.prioritized.length === 0) return undefined;
   const p = priorityFor(user, s);
   return s.front.length + s.prioritized.filter((r) => r.priority <= p).length + 1;
+}
+
+/** What a research job carries: whose run it is (for fairness). */
+export interface JobData {
+  user: string;
+}
+
+/** A job running in this process. */
+export interface Run {
+  job: Job<JobData>;
+  ac: AbortController;
+  /** abortAll: give the job back to the queue when execute returns. */
+  handBack: boolean;
+  /** BullMQ could not renew the lock: the job is someone else's now. */
+  lost: boolean;
 }

@@ -1,10 +1,10 @@
-import { Queue, WaitingError, Worker, type Job } from 'bullmq';
+import { DelayedError, Queue, WaitingError, Worker, type Job } from 'bullmq';
 import type { ThreadKey } from '../core/ports/chat.js';
 import { silentLogger, type Logger } from '../core/ports/logger.js';
 import type { Execute, QueueFactory, ResearchQueue } from '../core/ports/queue.js';
 import { Cancels } from './bullmq-cancels.js';
 import { closeClient, errorLogger, openConnections, type BullConnections, type RedisTarget } from './bullmq-connections.js';
-import { decodeJobId, encodeJobId, parseSnapshot, placeIfAdded, priorityFor, SNAPSHOT_SCRIPT, waitingOrder, type QueueSnapshot } from './bullmq-order.js';
+import { decodeJobId, encodeJobId, type JobData, type Run, parseSnapshot, placeIfAdded, priorityFor, SNAPSHOT_SCRIPT, waitingOrder, type QueueSnapshot } from './bullmq-order.js';
 import { whenReady } from './redis-connection.js';
 
 export interface BullQueueOptions {
@@ -29,20 +29,9 @@ export interface BullQueueOptions {
   log?: Logger;
 }
 
-interface JobData {
-  user: string;
-}
-
-interface Run {
-  job: Job<JobData>;
-  ac: AbortController;
-  /** abortAll: give the job back to the queue when execute returns. */
-  handBack: boolean;
-  /** BullMQ could not renew the lock: the job is someone else's now. */
-  lost: boolean;
-}
-
 const ACTIVE_STATES = new Set(['active', 'waiting', 'prioritized', 'delayed', 'waiting-children', 'paused']);
+/** How long a job whose run threw (Redis away, the thread locked too long) waits before it is taken again. */
+const RETRY_FAILED_MS = 15_000;
 
 /** The research queue on BullMQ, shared by every process of the cluster (see BullResearchQueue). */
 export function createBullQueue(opts: BullQueueOptions): QueueFactory {
@@ -67,6 +56,7 @@ export class BullResearchQueue implements ResearchQueue {
   private readonly log: Logger;
   private readonly channel: string;
   private readonly readyMs: number;
+  readonly shared = true;
   private readonly active = new Map<ThreadKey, Run>();
   private readonly cancels = new Cancels();
   private idle: (() => void)[] = [];
@@ -76,7 +66,7 @@ export class BullResearchQueue implements ResearchQueue {
   /** For /metrics: stalled jobs this process's checker moved (each counted by one process), runs handed back at a drain deadline. */
   readonly counts = { stalled: 0, handedBack: 0 };
   /** Resolves once the cluster's concurrency is set and this process's worker takes jobs (or it was paused first). */
-  readonly started: Promise<void>;
+  started: Promise<void> | undefined;
 
   constructor(
     opts: BullQueueOptions,
@@ -109,7 +99,11 @@ export class BullResearchQueue implements ResearchQueue {
       if (channel === this.channel) this.heard(message);
     });
     this.conns.subscriber.subscribe(this.channel).catch((err: unknown) => this.log.warn({ err: (err as Error).message }, 'research queue: could not subscribe to cancels'));
-    this.started = this.start();
+  }
+
+  /** Starts taking jobs: once the process is up and has recovered what was left (a process failing start-up takes none). */
+  start(): Promise<void> {
+    return (this.started ??= this.begin());
   }
 
   get size(): { running: number; queued: number } {
@@ -194,7 +188,7 @@ export class BullResearchQueue implements ResearchQueue {
   }
 
   /** Sets the cluster-wide concurrency (retried while Redis is away), then starts the worker. */
-  private async start(): Promise<void> {
+  private async begin(): Promise<void> {
     for (let attempt = 0; ; attempt++) {
       if (this.closing || this.paused) return;
       try {
@@ -228,6 +222,10 @@ export class BullResearchQueue implements ResearchQueue {
         await this.execute(key, run.ac.signal);
       } catch (err) {
         this.onError(key, err);
+        if (!run.lost && !run.handBack) {
+          await job.moveToDelayed(Date.now() + RETRY_FAILED_MS, token).catch(() => undefined);
+          throw new DelayedError();
+        }
       }
       // Someone else's job now, or handed back: either way neither completed nor failed here.
       if (run.lost) throw new WaitingError();

@@ -92,6 +92,9 @@ describe('after the report', () => {
       { id: 4, user: 'U2', question: 'open', askedAt: 4_000_000 },
     ];
     expect(transition(done({ turns }), { type: 'recover', now: 4_100_000 }, RULES).effects).toEqual([{ type: 'followup', id: 4, resume: true }]);
+    // In a cluster another process may be answering a question asked minutes ago: only older ones are taken up.
+    expect(transition(done({ turns }), { type: 'recover', now: 4_100_000, shared: true }, RULES).effects).toEqual([]);
+    expect(transition(done({ turns }), { type: 'recover', now: 4_200_000, shared: true }, RULES).effects).toEqual([{ type: 'followup', id: 4, resume: true }]);
   });
 });
 

@@ -19,5 +19,5 @@ const queue = createBullQueue({
   },
   () => {},
 );
-await (queue as { started?: Promise<void> }).started;
+await (queue as { start?: () => Promise<void> }).start?.();
 send({ ready: true });

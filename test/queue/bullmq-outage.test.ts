@@ -57,7 +57,7 @@ describe.runIf(hasServer)('BullMQ research queue when Redis goes away mid-run', 
     const runs = new Runs();
     const errors: unknown[] = [];
     const q = new BullResearchQueue({ redis: `redis://127.0.0.1:${port}`, ...FAST, connectTimeoutMs: 300, log }, 1, runs.execute('q'), (_, err) => errors.push(err));
-    await q.started;
+    await q.start();
     await q.add('k1', 'u1');
     await runs.until(() => runs.starts.length === 1, 'k1');
 

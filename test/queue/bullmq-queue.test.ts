@@ -32,7 +32,7 @@ describe.runIf(reachable)('BullMQ research queue', () => {
     const runs = new Runs();
     const cluster = fresh();
     const qs = ['a', 'b', 'c'].map((who) => cluster.open(3, runs.execute(who)));
-    await Promise.all(qs.map((q) => q.started));
+    await Promise.all(qs.map((q) => q.start()));
     const key = 'slack:T1:C1:1700000000.000100';
 
     const added = await Promise.all(qs.map((q) => q.add(key, 'U1')));
@@ -65,7 +65,7 @@ describe.runIf(reachable)('BullMQ research queue', () => {
     };
     const cluster = fresh();
     const qs = ['a', 'b', 'c'].map((who) => cluster.open(2, runs.execute(who, work)));
-    await Promise.all(qs.map((q) => q.started));
+    await Promise.all(qs.map((q) => q.start()));
     const keys = Array.from({ length: 8 }, (_, i) => `slack:T1:C${i}:1.${i}`);
 
     await Promise.all(keys.map((k, i) => qs[i % 3]!.add(k, `U${i % 4}`)));
@@ -82,7 +82,7 @@ describe.runIf(reachable)('BullMQ research queue', () => {
     const cluster = fresh();
     const a = cluster.open(1, runs.execute('a'));
     const b = cluster.open(1, runs.execute('b'));
-    await Promise.all([a.started, b.started]);
+    await Promise.all([a.start(), b.start()]);
 
     expect(await a.positionIfAdded('u1')).toBeUndefined();
     await a.add('k1', 'u1');
@@ -115,7 +115,7 @@ describe.runIf(reachable)('BullMQ research queue', () => {
     const runner = cluster.open(2, runs.execute('runner'));
     const other = cluster.open(2, runs.execute('other'));
     await other.pause(); // takes no job: it only adds and cancels
-    await runner.started;
+    await runner.start();
 
     await other.add('k1', 'u1');
     await other.add('k2', 'u2');
@@ -144,7 +144,7 @@ describe.runIf(reachable)('BullMQ research queue', () => {
     const runs = new Runs();
     const cluster = fresh();
     const a = cluster.open(2, runs.execute('a'));
-    await a.started;
+    await a.start();
     await a.add('k1', 'u1');
     await runs.until(() => runs.starts.length === 1, 'k1 in a');
 
@@ -174,7 +174,7 @@ describe.runIf(reachable)('BullMQ research queue', () => {
     const log: Logger = { debug: (_, m) => void debug.push(m!), info() {}, warn() {}, error() {}, child: () => log };
     // Blocked for up to 5 s on BullMQ's marker (BZPOPMIN), as an idle worker is.
     const a = cluster.open(1, runs.execute('a'), { log, pollMs: 5000 });
-    await a.started;
+    await a.start();
     const blocking = `name=${instances.prefix.replace(/:$/, '')}:${Buffer.from('research').toString('base64')} `;
     const raw = new Redis(REDIS_URL);
     try {
@@ -197,12 +197,12 @@ describe.runIf(reachable)('BullMQ research queue', () => {
     const runs = new Runs();
     const cluster = fresh();
     const a = cluster.open(1, runs.execute('a'));
-    await a.started;
+    await a.start();
     await a.add('k1', 'u1');
     await runs.until(() => runs.starts.length === 1, 'k1 in a');
     await a.add('k2', 'u2');
     const b = cluster.open(1, runs.execute('b'));
-    await b.started;
+    await b.start();
 
     await a.pause();
     a.abortAll();

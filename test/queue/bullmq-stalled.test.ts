@@ -54,7 +54,7 @@ describe.runIf(reachable)('BullMQ research queue: a process dies mid-run', () =>
     expect(await adder.waitingKeys()).toEqual(['w1', 'w2']);
 
     const survivor = instances.open(1, runs.execute('survivor'));
-    await survivor.started;
+    await survivor.start();
     runs.autoRelease = true;
     const killedAt = Date.now();
     child.kill('SIGKILL');

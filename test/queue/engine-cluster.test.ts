@@ -57,6 +57,8 @@ describe.runIf(reachable)('engines of a cluster on the BullMQ queue', () => {
       locks: new RedisThreadLock(store.client, new ThreadLocks(), { prefix }),
     });
     opened.push({ engine, store });
+    // As the bot does at start: recovery, then the queue takes jobs.
+    void engine.recover();
     return engine;
   }
 

@@ -103,6 +103,8 @@ export class Instances {
     const factory = createBullQueue({ redis: REDIS_URL, prefix: this.prefix, ...FAST, ...opts });
     const q = factory(concurrency, execute, (key, err) => this.errors.push({ key, err })) as BullResearchQueue;
     this.all.push(q);
+    // A process's queue takes jobs once it has started (the bot starts it after its recovery).
+    void q.start();
     return q;
   }
 

@@ -10,6 +10,8 @@ export type Execute = (key: ThreadKey, signal: AbortSignal) => Promise<void>;
  * (BullMQ on Redis). A thread never has two runs waiting or running at once, wherever they are.
  */
 export interface ResearchQueue {
+  /** Several processes share this queue (a cluster): another one may be running what this one sees. */
+  readonly shared?: boolean;
   /** Runs waiting and running in this process (for /metrics and /healthz). */
   readonly size: { running: number; queued: number };
   /** Adds a run for the thread unless it already has one waiting or running. */
@@ -24,6 +26,8 @@ export interface ResearchQueue {
   positionIfAdded(user: string): Maybe<number | undefined>;
   /** Keys of the waiting runs, in the order they will start. */
   waitingKeys(): Maybe<ThreadKey[]>;
+  /** Starts taking runs (a shared queue waits for this, so a process that fails start-up takes none). */
+  start?(): Promise<void>;
   /** Stops taking runs in this process at once (waiting ones stay for others, or in the store for recovery). */
   pause(): Maybe<void>;
   /**
