@@ -7,6 +7,7 @@
  * Redis: `BENCH_REDIS_URL` (default the local redis://127.0.0.1:6379), every key under a prefix unique to this run,
  * deleted afterwards. Without a reachable Redis its figures are "skipped", not a failure of the bench.
  */
+import { deleteKeys as deleteUnder, redisReachable as reachable } from '../test/store/redis-probe.js';
 import { randomUUID } from 'node:crypto';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -35,18 +36,9 @@ export function redisSkipped(url = BENCH_REDIS_URL): string {
   return `skipped: no Redis at ${u.hostname}:${u.port || 6379}`;
 }
 
-/** Whether Redis answers PING within `ms`, on a connection that gives up at once. */
-export async function redisReachable(url = BENCH_REDIS_URL, ms = 1500): Promise<boolean> {
-  const client = new Redis(url, { lazyConnect: true, connectTimeout: ms, commandTimeout: ms, maxRetriesPerRequest: 0, enableOfflineQueue: false, retryStrategy: () => null });
-  client.on('error', () => {});
-  try {
-    await client.connect();
-    return (await client.ping()) === 'PONG';
-  } catch {
-    return false;
-  } finally {
-    client.disconnect();
-  }
+/** Whether Redis answers PING soon (the tests' probe). */
+export function redisReachable(url = BENCH_REDIS_URL): Promise<boolean> {
+  return reachable(url);
 }
 
 /** Empties one Redis database (the one the bot's figures run on). */
@@ -60,23 +52,6 @@ export async function flushRedisDb(url: string): Promise<void> {
   }
 }
 
-/** Deletes every key under `prefix` (SCAN + DEL). */
-async function deleteKeys(url: string, prefix: string): Promise<number> {
-  const client = new Redis(url, { maxRetriesPerRequest: 1, retryStrategy: () => null });
-  client.on('error', () => {});
-  let deleted = 0;
-  try {
-    let cursor = '0';
-    do {
-      const [next, keys] = await client.scan(cursor, 'MATCH', `${prefix.replace(/[*?[\]\\]/g, '\\$&')}*`, 'COUNT', 1000);
-      cursor = next;
-      if (keys.length) deleted += await client.del(...keys);
-    } while (cursor !== '0');
-  } finally {
-    client.disconnect();
-  }
-  return deleted;
-}
 
 export const STORE_OPS = ['claimEvent', 'get', 'save', 'admit', 'hit'] as const;
 export type StoreOp = (typeof STORE_OPS)[number];
@@ -206,7 +181,7 @@ export async function storeOps(count = 10_000, inFlight = 16, warmup = 500): Pro
     return { count, inFlight, sqlite, redis: await measureStore(redisStore, count, inFlight, warmup) };
   } finally {
     await redisStore.close();
-    await deleteKeys(BENCH_REDIS_URL, prefix);
+    await deleteUnder(prefix, BENCH_REDIS_URL);
   }
 }
 

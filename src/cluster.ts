@@ -31,7 +31,8 @@ export function createCluster(store: RedisStore, url: string, log: Logger): Clus
   let stalledSeen = 0;
   return {
     queue: (concurrency, execute, onError) => (queue = bull(concurrency, execute, onError) as BullResearchQueue),
-    locks: new RedisThreadLock(store.client, new ThreadLocks(), { prefix, log }),
+    // A report delivered part by part can hold a thread for a while: others wait up to two minutes.
+    locks: new RedisThreadLock(store.client, new ThreadLocks(), { prefix, log, waitMs: 120_000 }),
     sharedRate,
     async figures() {
       const stalled = queue?.counts.stalled ?? 0;

@@ -44,6 +44,7 @@ export class SqliteStore implements ThreadStore {
   private readonly admitTx: (state: ThreadState, rule: AdmissionRule) => Admission;
   private readonly hitTx: (bucket: string, limit: number, windowMs: number, now: number) => boolean;
   private claims = 0;
+  private readonly busyStmts = new Map<number, Database.Statement<unknown[], { n: number }>>();
 
   constructor(path: string) {
     try {
@@ -84,9 +85,7 @@ export class SqliteStore implements ThreadStore {
     }).immediate;
     // IMMEDIATE: the write lock is taken before the counts are read, so no other process can slip in between.
     this.admitTx = this.db.transaction((state: ThreadState, rule: AdmissionRule): Admission => {
-      const busy = this.db
-        .prepare<unknown[], { n: number }>(`SELECT COUNT(*) AS n FROM threads WHERE requester = ? AND key != ? AND state IN (${rule.busy.map(() => '?').join(',')})`)
-        .get(state.requester, state.key, ...rule.busy);
+      const busy = this.busyCount(rule.busy.length).get(state.requester, state.key, ...rule.busy);
       if ((busy?.n ?? 0) >= rule.perUser) return { ok: false, reason: 'per-user' };
       if (rule.countDaily && rule.dailyLimit > 0 && (this.stmts.runsOn.get(state.requester, rule.day)?.runs ?? 0) >= rule.dailyLimit) {
         return { ok: false, reason: 'daily' };
@@ -98,6 +97,16 @@ export class SqliteStore implements ThreadStore {
     }).immediate;
   }
 
+
+  /** The busy-threads count for `states` states, prepared once per number of states (not on every admission). */
+  private busyCount(states: number): Database.Statement<unknown[], { n: number }> {
+    let stmt = this.busyStmts.get(states);
+    if (!stmt) {
+      stmt = this.db.prepare<unknown[], { n: number }>(`SELECT COUNT(*) AS n FROM threads WHERE requester = ? AND key != ? AND state IN (${Array(states).fill('?').join(',')})`);
+      this.busyStmts.set(states, stmt);
+    }
+    return stmt;
+  }
 
   private migrate(): void {
     const current = this.db.pragma('user_version', { simple: true }) as number;

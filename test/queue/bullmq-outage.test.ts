@@ -1,23 +1,15 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
-import { createServer } from 'node:net';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { Logger } from '../../src/core/ports/logger.js';
 import { BullResearchQueue } from '../../src/store/bullmq-queue.js';
-import { redisReachable } from '../store/redis-env.js';
+import { freePort } from '../core/harness.js';
+import { OwnRedis } from '../store/redis-env.js';
 import { FAST, Runs } from './helpers.js';
 
 /** A Redis of the test's own that dies mid-run and comes back: the queue logs, refuses, recovers; nothing crashes. */
 
-const hasServer = spawnSync('redis-server', ['--version']).status === 0;
+const hasServer = OwnRedis.installed();
 if (!hasServer) console.warn('BullMQ outage test: SKIPPED, no redis-server binary to start a Redis of its own.');
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const port = (server.address() as { port: number }).port;
-  await new Promise((r) => server.close(r));
-  return port;
-}
 
 /** A logger keeping its lines; `seen(line)` resolves once that line is logged. */
 function capture(): Logger & { lines: string[]; seen(line: string): Promise<void> } {
@@ -40,29 +32,21 @@ function capture(): Logger & { lines: string[]; seen(line: string): Promise<void
 }
 
 describe.runIf(hasServer)('BullMQ research queue when Redis goes away mid-run', () => {
-  let server: ChildProcess | undefined;
-  let port = 0;
-  const start = async () => {
-    server = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
-    await expect.poll(() => redisReachable(`redis://127.0.0.1:${port}`, 300), { timeout: 10_000 }).toBe(true);
-  };
-  afterAll(() => {
-    server?.kill('SIGKILL');
-  });
+  let redis: OwnRedis | undefined;
+  afterAll(() => redis?.signal('SIGKILL'));
 
   it('keeps the process up: the run ends, operations are refused during the outage, jobs run again after it', async () => {
-    port = await freePort();
-    await start();
+    redis = new OwnRedis(await freePort());
+    await redis.start();
     const log = capture();
     const runs = new Runs();
     const errors: unknown[] = [];
-    const q = new BullResearchQueue({ redis: `redis://127.0.0.1:${port}`, ...FAST, connectTimeoutMs: 300, log }, 1, runs.execute('q'), (_, err) => errors.push(err));
+    const q = new BullResearchQueue({ redis: redis.url, ...FAST, connectTimeoutMs: 300, log }, 1, runs.execute('q'), (_, err) => errors.push(err));
     await q.start();
     await q.add('k1', 'u1');
     await runs.until(() => runs.starts.length === 1, 'k1');
 
-    server!.kill('SIGKILL');
-    await new Promise((r) => server!.once('exit', r));
+    await redis.signal('SIGKILL');
     const t = Date.now();
     await expect(q.add('k2', 'u1')).rejects.toThrow();
     await expect(q.waitingKeys()).rejects.toThrow();
@@ -71,7 +55,7 @@ describe.runIf(hasServer)('BullMQ research queue when Redis goes away mid-run', 
     await q.onIdle();
     await log.seen('warn research queue: redis unreachable');
 
-    await start(); // back, empty
+    await redis.start(); // back, empty
     await expect.poll(async () => q.add('k3', 'u1').then(() => true, () => false), { timeout: 10_000 }).toBe(true);
     runs.release('k3');
     await runs.until(() => runs.of('k3')[0]?.end === 'released', 'k3 to run after the outage');

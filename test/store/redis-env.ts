@@ -1,6 +1,10 @@
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
-import { Redis } from 'ioredis';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { expect, it } from 'vitest';
+import { redisReachable } from './redis-probe.js';
 
 /**
  * The real Redis the Redis tests talk to: `REDIS_TEST_URL`, or the local one every machine of the project and CI
@@ -8,19 +12,7 @@ import { expect, it } from 'vitest';
  */
 export const REDIS_URL = process.env.REDIS_TEST_URL ?? 'redis://127.0.0.1:6379';
 
-/** Whether Redis answers PING within `ms`, on a connection that gives up at once. */
-export async function redisReachable(url = REDIS_URL, ms = 1500): Promise<boolean> {
-  const client = new Redis(url, { lazyConnect: true, connectTimeout: ms, commandTimeout: ms, maxRetriesPerRequest: 0, enableOfflineQueue: false, retryStrategy: () => null });
-  client.on('error', () => {});
-  try {
-    await client.connect();
-    return (await client.ping()) === 'PONG';
-  } catch {
-    return false;
-  } finally {
-    client.disconnect();
-  }
-}
+export { redisReachable } from './redis-probe.js';
 
 /**
  * Says loudly that a file's Redis tests are skipped when Redis is unreachable; in CI (`CI` set) that is a failure,
@@ -45,24 +37,41 @@ export function runPrefix(file: string): string {
   return `drbtest:${file}:${process.pid}:${randomUUID().slice(0, 8)}:`;
 }
 
-/** Deletes every key under `prefix` (SCAN + DEL); answers how many there were. */
-export async function deleteKeys(prefix: string, url = REDIS_URL): Promise<number> {
-  const client = new Redis(url, { maxRetriesPerRequest: 1, retryStrategy: () => null });
-  client.on('error', () => {});
-  let deleted = 0;
-  try {
-    let cursor = '0';
-    do {
-      const [next, keys] = await client.scan(cursor, 'MATCH', `${globEscape(prefix)}*`, 'COUNT', 1000);
-      cursor = next;
-      if (keys.length) deleted += await client.del(...keys);
-    } while (cursor !== '0');
-  } finally {
-    client.disconnect();
-  }
-  return deleted;
-}
+export { deleteKeys } from './redis-probe.js';
 
-function globEscape(s: string): string {
-  return s.replace(/[*?[\]\\]/g, '\\$&');
+/**
+ * A redis-server of a test's own on a free port, to kill, stop and start again. `persist`: every write goes to an
+ * append-only file at once, so a server killed and started again still has it all.
+ */
+export class OwnRedis {
+  server: ChildProcess | undefined;
+  private readonly dir = mkdtempSync(join(tmpdir(), 'drb-redis-'));
+
+  constructor(
+    readonly port: number,
+    private readonly persist = false,
+  ) {}
+
+  static installed(): boolean {
+    return spawnSync('redis-server', ['--version']).status === 0;
+  }
+
+  get url(): string {
+    return `redis://127.0.0.1:${this.port}`;
+  }
+
+  async start(): Promise<void> {
+    const files = this.persist ? ['--dir', this.dir, '--appendonly', 'yes', '--appendfsync', 'always'] : ['--appendonly', 'no'];
+    this.server = spawn('redis-server', ['--port', String(this.port), '--bind', '127.0.0.1', '--save', '', ...files], { stdio: 'ignore' });
+    await expect.poll(() => redisReachable(this.url, 300), { timeout: 10_000 }).toBe(true);
+  }
+
+  /** SIGKILL (gone; waits until it has exited), SIGSTOP (hangs) or SIGCONT (answers again). */
+  async signal(signal: 'SIGKILL' | 'SIGSTOP' | 'SIGCONT'): Promise<void> {
+    const server = this.server;
+    if (!server || server.exitCode !== null || server.signalCode !== null) return;
+    const exited = signal === 'SIGKILL' ? new Promise((r) => server.once('exit', r)) : undefined;
+    server.kill(signal);
+    await exited;
+  }
 }

@@ -1,25 +1,18 @@
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { createServer, type Server, type Socket } from 'node:net';
 import { Redis } from 'ioredis';
 import { afterAll, afterEach, describe, expect, it } from 'vitest';
 import { RedisStore } from '../../src/store/redis.js';
 import { failFastOptions } from '../../src/store/redis-connection.js';
 import { newThread } from './contract.js';
-import { deleteKeys, REDIS_URL, redisReachable, requireRedis, runPrefix } from './redis-env.js';
+import { freePort } from '../core/harness.js';
+import { deleteKeys, OwnRedis, REDIS_URL, redisReachable, requireRedis, runPrefix } from './redis-env.js';
 
 /** What the Redis store does beyond the contract: its key layout and expiries, its URLs, and Redis outages. */
 
 const reachable = await redisReachable();
 requireRedis(reachable, 'RedisStore tests');
-const hasServer = spawnSync('redis-server', ['--version']).status === 0;
+const hasServer = OwnRedis.installed();
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
-  const port = (server.address() as { port: number }).port;
-  await new Promise((r) => server.close(r));
-  return port;
-}
 
 /** Rejects if `p` has not settled within `ms`: a store call must fail, not hang, when Redis is away. */
 function within<T>(p: Promise<T>, ms: number): Promise<T> {
@@ -148,39 +141,31 @@ describe('RedisStore when Redis is away', () => {
   });
 
   describe.runIf(hasServer)('a Redis of its own that dies, hangs and comes back', () => {
-    let server: ChildProcess | undefined;
-    let port = 0;
-    const start = async () => {
-      server = spawn('redis-server', ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
-      await expect.poll(() => redisReachable(`redis://127.0.0.1:${port}`, 300), { timeout: 10_000 }).toBe(true);
-    };
-    afterAll(() => {
-      server?.kill('SIGKILL');
-    });
+    let redis: OwnRedis | undefined;
+    afterAll(() => redis?.signal('SIGKILL'));
 
     it('rejects while Redis is down or stalled, never hangs, and works again once it is back', async () => {
-      port = await freePort();
-      await start();
-      const store = track(new RedisStore(`redis://127.0.0.1:${port}`, { connectTimeoutMs: 300, commandTimeoutMs: 500, pingTimeoutMs: 300 }));
+      redis = new OwnRedis(await freePort());
+      await redis.start();
+      const store = track(new RedisStore(redis.url, { connectTimeoutMs: 300, commandTimeoutMs: 500, pingTimeoutMs: 300 }));
       const v1 = await store.save(newThread({ state: 'queued' }));
       expect(v1?.version).toBe(1);
 
       // Stalled (SIGSTOP): the connection stays open, no answer comes; the command times out.
-      server!.kill('SIGSTOP');
+      await redis.signal('SIGSTOP');
       await expect(within(store.save(v1!), 2000)).rejects.toThrow();
       expect(await within(store.ping(), 1000)).toBe(false);
-      server!.kill('SIGCONT');
+      await redis.signal('SIGCONT');
       await expect.poll(() => store.ping(), { timeout: 10_000 }).toBe(true);
 
       // Gone (SIGKILL): the connection drops; writes reject at once or after the connect timeout.
-      server!.kill('SIGKILL');
-      await new Promise((r) => server!.once('exit', r));
+      await redis.signal('SIGKILL');
       await expect(within(store.save(newThread()), 2000)).rejects.toThrow();
       await expect(within(store.admit(newThread(), { busy: ['queued'], perUser: 1, dailyLimit: 0, countDaily: false, day: '2026-11-21' }), 2000)).rejects.toThrow();
       expect(await within(store.ping(), 1000)).toBe(false);
 
       // Back (empty: nothing persisted): the store reconnects by itself.
-      await start();
+      await redis.start();
       await expect.poll(() => store.ping(), { timeout: 10_000 }).toBe(true);
       expect((await store.save(newThread()))?.version).toBe(1);
       await store.close();
