@@ -143,21 +143,22 @@ describe('the report as a Feishu document', () => {
     const notices = () =>
       [...w!.feishu.messages.values()].filter((m) => m.msg_type === 'interactive' && cardText(m.content).includes('could not also be created as a Feishu document'));
     const first = await research(w, 'first topic');
-    await expect.poll(() => notices().length, { timeout: 15_000 }).toBe(1);
+    await expect.poll(() => notices().length, { timeout: 30_000 }).toBe(1);
     expect(notices()[0]!.root_id).toBe(first);
     expect(cardText(notices()[0]!.content)).toContain('docx:document');
     expect(w.feishu.thread(first).filter((m) => m.msg_type === 'file')).toHaveLength(1);
     // The notice follows the file it names as the copy.
     expect(w.feishu.thread(first).at(-1)).toBe(notices()[0]);
     const second = await research(w, 'second topic');
-    await expect.poll(() => w!.feishu.thread(second).filter((m) => m.msg_type === 'file').length, { timeout: 15_000 }).toBe(1);
-    await new Promise((r) => setTimeout(r, 1000));
+    await expect.poll(() => w!.feishu.thread(second).filter((m) => m.msg_type === 'file').length, { timeout: 30_000 }).toBe(1);
+    // The second run is over (its delivery included) when nothing runs any more: still the one notice.
+    await expect.poll(() => w!.bot.engine.load().running, { timeout: 30_000 }).toBe(0);
     expect(notices()).toHaveLength(1);
     // The second report did not try again: one refused create in all.
     expect(w.feishu.refused.filter((r) => r.path.startsWith('/open-apis/docx/'))).toEqual([{ path: '/open-apis/docx/v1/documents', code: 99991672 }]);
     expect(docCard(w, first)).toBeUndefined();
     expect(docCard(w, second)).toBeUndefined();
-  }, 40_000);
+  }, 90_000);
 
   it('without the drive scope (the document cannot be shared) the thread is told the same', async () => {
     w = await feishuWorld({ SKIP_CLARIFICATION: 'true' }, { fake: (f) => (f.docx.refuseDrive = true) });
