@@ -1,7 +1,6 @@
 import type { Effect, Transition } from './conversation.js';
 import { capText, MAX_TEXT_CHARS } from './text-cap.js';
 import { strings } from './i18n.js';
-import type { Usage } from './ports/research.js';
 import type { StoredReport, ThreadState, Turn } from './ports/thread.js';
 import { reportSummary } from './followup-context.js';
 
@@ -30,10 +29,6 @@ export function ask(s: ThreadState, next: Next, user: string, raw: string, now: 
 export function turnUpdate(s: ThreadState, next: Next, id: number, patch: Partial<Turn>): Transition {
   const turns = s.turns?.map((t) => (t.id === id ? { ...t, ...patch } : t));
   return turns && s.turns?.some((t) => t.id === id) ? { state: next({ turns }), effects: [] } : { state: s, effects: [] };
-}
-
-export function answeredTurn(s: ThreadState, next: Next, id: number, answer: string, usage: Usage | undefined): Transition {
-  return turnUpdate(s, next, id, { answer, usage });
 }
 
 /**

@@ -3,7 +3,7 @@ import { detectLang, isCancelWord, strings } from './i18n.js';
 import type { ActionName, FileRef } from './ports/chat.js';
 import { isActive, RUNNING_STATES, type FailureCode, type Lang, type Result, type ThreadState } from './ports/thread.js';
 import { countWords } from './report.js';
-import { answeredTurn, ask, further, keepReport, recoverTurns, turnUpdate } from './after-report.js';
+import { ask, further, keepReport, recoverTurns, turnUpdate } from './after-report.js';
 import { capText, MAX_TEXT_CHARS } from './text-cap.js';
 import { pickImages } from './images.js';
 
@@ -167,7 +167,7 @@ export function transition(s: ThreadState | undefined, input: Input, rules: Rule
     case 'followup-posted':
       return turnUpdate(s, next, input.id, { messageId: input.messageId });
     case 'followup-answered':
-      return answeredTurn(s, next, input.id, input.answer, input.usage);
+      return turnUpdate(s, next, input.id, { answer: input.answer, usage: input.usage });
     case 'followup-failed':
       return turnUpdate(s, next, input.id, { failed: true });
     case 'failed': {

@@ -50,7 +50,7 @@ export class Delivery {
       return { type: 'posted', view: kind, messageId: adopted, now: this.clock() };
     }
     try {
-      const id = await this.retrying(s.key, `post ${kind}`, () => platform.post(s.key, view, tag));
+      const id = await retrying(this.log, this.retryDelaysMs, s.key, `post ${kind}`, () => platform.post(s.key, view, tag));
       return { type: 'posted', view: kind, messageId: id, now: this.clock() };
     } catch {
       this.telemetry.postFailed(kind);
@@ -69,7 +69,7 @@ export class Delivery {
     if (part) {
       const tag = `report:${s.round}:${i}`;
       messageId = (resume && (await platform.findPosted?.(s.key, tag).catch(() => undefined))) || undefined;
-      messageId ??= (await this.retrying(s.key, part.label, () => platform.postReportPart(s.key, part, tag))) || undefined;
+      messageId ??= (await retrying(this.log, this.retryDelaysMs, s.key, part.label, () => platform.postReportPart(s.key, part, tag))) || undefined;
     }
     return { type: 'report-part', delivered: Math.min(i + 1, parts.length), total: parts.length, messageId, now: this.clock() };
   }
@@ -92,19 +92,20 @@ export class Delivery {
     return platform.permalink?.(s.key, f.messageId).catch(() => undefined);
   }
 
-  private async retrying<T>(key: ThreadKey, what: string, f: () => Promise<T>): Promise<T> {
-    const delays = this.retryDelaysMs;
-    for (let attempt = 0; ; attempt++) {
-      try {
-        return await f();
-      } catch (err) {
-        if (attempt >= delays.length) {
-          this.log.error({ thread: key, what, err }, 'could not post, even after retries');
-          throw err;
-        }
-        this.log.warn({ thread: key, what, err }, 'post failed; retrying');
-        await new Promise((r) => setTimeout(r, delays[attempt]));
+}
+
+/** Runs a post, retrying it after each of `delaysMs` while it fails; the last failure is logged and thrown. */
+export async function retrying<T>(log: Logger, delaysMs: number[], key: ThreadKey, what: string, f: () => Promise<T>): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await f();
+    } catch (err) {
+      if (attempt >= delaysMs.length) {
+        log.error({ thread: key, what, err }, 'could not post, even after retries');
+        throw err;
       }
+      log.warn({ thread: key, what, err }, 'post failed; retrying');
+      await new Promise((r) => setTimeout(r, delaysMs[attempt]));
     }
   }
 }

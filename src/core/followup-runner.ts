@@ -1,5 +1,6 @@
 import PQueue from 'p-queue';
 import type { Budget } from './budget.js';
+import { retrying } from './delivery.js';
 import type { Input } from './conversation.js';
 import { followupMessages } from './followup-context.js';
 import { strings } from './i18n.js';
@@ -120,20 +121,14 @@ export class Followups {
       if (!turn.messageId) await this.deps.apply(s.key, { type: 'followup-posted', id: turn.id, messageId: found, now: this.deps.clock() });
       return found;
     }
-    for (let attempt = 0; ; attempt++) {
-      try {
-        const id = await platform.post(s.key, first, tag);
-        await this.deps.apply(s.key, { type: 'followup-posted', id: turn.id, messageId: id, now: this.deps.clock() });
-        return id;
-      } catch (err) {
-        const delay = this.deps.retryDelaysMs[attempt];
-        if (delay === undefined) {
-          this.deps.log.error({ thread: s.key, err }, 'could not post a follow-up answer');
-          this.deps.telemetry.postFailed('followup');
-          return undefined;
-        }
-        await new Promise((r) => setTimeout(r, delay));
-      }
+    let id: string;
+    try {
+      id = await retrying(this.deps.log, this.deps.retryDelaysMs, s.key, 'post follow-up answer', () => platform.post(s.key, first, tag));
+    } catch {
+      this.deps.telemetry.postFailed('followup');
+      return undefined;
     }
+    await this.deps.apply(s.key, { type: 'followup-posted', id: turn.id, messageId: id, now: this.deps.clock() });
+    return id;
   }
 }
