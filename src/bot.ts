@@ -100,7 +100,6 @@ export async function startBot(config: Config, opts: BotOptions = {}): Promise<B
       await slack?.stop();
       await feishu?.stop();
       await new Promise<void>((resolve) => server.close(() => resolve()));
-      await cluster?.close();
       await store.close();
     },
   };

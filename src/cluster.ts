@@ -17,7 +17,6 @@ export interface Cluster {
   figures(): Promise<ClusterFigures>;
   /** Counts a run this process took over from a dead one, for the whole cluster. */
   countTakeover(): void;
-  close(): Promise<void>;
 }
 
 /** The cluster's pieces over the store's Redis: BullMQ research queue, thread locks, shared rate budgets. */
@@ -26,7 +25,8 @@ export function createCluster(store: RedisStore, url: string, log: Logger): Clus
   const counter = (name: string) => `${prefix}cluster:${name}`;
   let queue: BullResearchQueue | undefined;
   const bull = createBullQueue({ redis: url, prefix, log });
-  const sharedRate = new RedisSharedRate(url, { prefix, log });
+  // On the store's own fail-fast connection: one Lua call per take, no need for a connection of its own.
+  const sharedRate = new RedisSharedRate(store.client, { prefix });
   // This process's stalled jobs found so far, added to the cluster's count as they are seen.
   let stalledSeen = 0;
   return {
@@ -43,9 +43,6 @@ export function createCluster(store: RedisStore, url: string, log: Logger): Clus
     },
     countTakeover() {
       void store.client.incr(counter('reruns')).catch((err: unknown) => log.warn({ err }, 'could not count a takeover'));
-    },
-    async close() {
-      await sharedRate.close();
     },
   };
 }

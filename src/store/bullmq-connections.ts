@@ -1,6 +1,6 @@
 import { Redis, type RedisOptions } from 'ioredis';
 import type { Logger } from '../core/ports/logger.js';
-import { failFastOptions, redact } from './redis-connection.js';
+import { checkedUrl, failFastOptions, reconnectDelay, redact, watchOutages } from './redis-connection.js';
 
 /** A `redis://` / `rediss://` URL, or ioredis options (host, port, db, password, tls…). */
 export type RedisTarget = string | RedisOptions;
@@ -31,42 +31,21 @@ export interface ConnectionOptions {
 
 export function openConnections(target: RedisTarget, opts: ConnectionOptions): BullConnections {
   const connectTimeout = opts.connectTimeoutMs ?? 2000;
-  const retryStrategy = (attempt: number) => Math.min(attempt * 200, 2000);
   const open = (role: string, extra: RedisOptions): Redis => {
     const options: RedisOptions = { ...extra, connectionName: `${opts.name}:${role}` };
-    const client = typeof target === 'string' ? new Redis(checked(target), options) : new Redis({ ...target, ...options });
-    watch(client, role, describe(target), opts.log);
+    const client = typeof target === 'string' ? new Redis(checkedUrl(target), options) : new Redis({ ...target, ...options });
+    watchOutages(client, opts.log, { redis: describe(target), connection: role }, 'research queue: ');
     return client;
   };
   return {
     producer: open('producer', failFastOptions({ connectTimeoutMs: connectTimeout, commandTimeoutMs: opts.commandTimeoutMs })),
-    worker: open('worker', { connectTimeout, retryStrategy, maxRetriesPerRequest: null, enableOfflineQueue: true }),
-    subscriber: open('subscriber', { connectTimeout, retryStrategy, maxRetriesPerRequest: null }),
+    worker: open('worker', { connectTimeout, retryStrategy: reconnectDelay, maxRetriesPerRequest: null, enableOfflineQueue: true }),
+    subscriber: open('subscriber', { connectTimeout, retryStrategy: reconnectDelay, maxRetriesPerRequest: null }),
   };
-}
-
-function checked(url: string): string {
-  if (!/^rediss?:\/\//i.test(url)) throw new Error(`${redact(url)} is not a redis:// or rediss:// URL.`);
-  return url;
 }
 
 function describe(target: RedisTarget): string {
   return typeof target === 'string' ? redact(target) : `${target.host ?? '127.0.0.1'}:${target.port ?? 6379}`;
-}
-
-/** Logs an outage once and the recovery; without an 'error' listener ioredis prints every failed reconnection. */
-function watch(client: Redis, role: string, where: string, log: Logger): void {
-  let down = false;
-  client.on('error', (err: Error) => {
-    if (down) return;
-    down = true;
-    log.warn({ redis: where, connection: role, err: (err as { code?: string }).code ?? err.message }, 'research queue: redis unreachable');
-  });
-  client.on('ready', () => {
-    if (!down) return;
-    down = false;
-    log.info({ redis: where, connection: role }, 'research queue: redis reachable again');
-  });
 }
 
 /** Logs errors BullMQ emits, the same message at most once every 30 s (a worker retries during an outage). */

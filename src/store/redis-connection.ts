@@ -1,5 +1,5 @@
 import { Redis, type RedisOptions } from 'ioredis';
-import type { Logger } from '../core/ports/logger.js';
+import { silentLogger, type Logger } from '../core/ports/logger.js';
 
 export interface RedisConnectOptions {
   /** How long one connection attempt, and a command waiting for the connection, may take (default 2000 ms). */
@@ -22,31 +22,44 @@ export function failFastOptions(opts: RedisConnectOptions): RedisOptions {
     enableOfflineQueue: false,
     maxRetriesPerRequest: 0,
     autoResendUnfulfilledCommands: false,
-    retryStrategy: (attempt: number) => Math.min(attempt * 200, 2000),
+    retryStrategy: reconnectDelay,
     lazyConnect: false,
   };
 }
 
+/** Waits between reconnection attempts: 200 ms more each time, at most 2 s. */
+export function reconnectDelay(attempt: number): number {
+  return Math.min(attempt * 200, 2000);
+}
+
 /** Opens a client for `redis://HOST:PORT/DB` or `rediss://…` (TLS), logging an outage once and the recovery. */
 export function openRedis(url: string, opts: RedisConnectOptions): Redis {
-  if (!/^rediss?:\/\//i.test(url)) throw new Error(`STORE_URL=${redact(url)} is not a redis:// or rediss:// URL.`);
-  const client = new Redis(url, failFastOptions(opts));
-  watch(client, url, opts.log);
+  const client = new Redis(checkedUrl(url, 'STORE_URL='), failFastOptions(opts));
+  watchOutages(client, opts.log ?? silentLogger, { redis: redact(url) });
   return client;
 }
 
-function watch(client: Redis, url: string, log: Logger | undefined): void {
+/** The URL, when it is a `redis://` or `rediss://` one. */
+export function checkedUrl(url: string, label = ''): string {
+  if (!/^rediss?:\/\//i.test(url)) throw new Error(`${label}${redact(url)} is not a redis:// or rediss:// URL.`);
+  return url;
+}
+
+/**
+ * Logs an outage once and the recovery (`what` names the user: "research queue: "); without an 'error' listener
+ * ioredis would print every failed reconnection to the console.
+ */
+export function watchOutages(client: Redis, log: Logger, fields: Record<string, string>, what = ''): void {
   let down = false;
-  // Without a listener ioredis prints every failed reconnection to the console.
   client.on('error', (err: Error) => {
     if (down) return;
     down = true;
-    log?.warn({ redis: redact(url), err: (err as { code?: string }).code ?? err.message }, 'redis unreachable');
+    log.warn({ ...fields, err: (err as { code?: string }).code ?? err.message }, `${what}redis unreachable`);
   });
   client.on('ready', () => {
     if (!down) return;
     down = false;
-    log?.info({ redis: redact(url) }, 'redis reachable again');
+    log.info(fields, `${what}redis reachable again`);
   });
 }
 
