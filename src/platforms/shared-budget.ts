@@ -1,5 +1,6 @@
 import type { Logger } from '../core/ports/logger.js';
 import type { SharedRate } from '../core/ports/rate.js';
+import { ThreadLocks } from '../core/thread-locks.js';
 
 export interface SharedBudgetOptions {
   /** How long one take may take before the shared store counts as unreachable (default 2000 ms). */
@@ -28,8 +29,8 @@ export class SharedBudget {
   /** The shared store failed: local budgets only until then. */
   private downUntil = 0;
   private down = false;
-  /** The callers of each bucket waiting in line (acquire). */
-  private readonly lines = new Map<string, Promise<boolean>>();
+  /** The callers of each bucket waiting in line (acquire), in arrival order. */
+  private readonly lines = new ThreadLocks();
 
   constructor(
     private readonly rate: SharedRate | undefined,
@@ -79,12 +80,7 @@ export class SharedBudget {
    */
   acquire(bucket: string, perMinute: number, burst: number, maxWaitMs = 60_000, gaveUp: () => boolean = () => false): Promise<boolean> {
     if (!this.rate) return Promise.resolve(true);
-    const mine = (this.lines.get(bucket) ?? Promise.resolve(true)).then(() => this.takeInTurn(bucket, perMinute, burst, maxWaitMs, gaveUp));
-    this.lines.set(bucket, mine);
-    void mine.then(() => {
-      if (this.lines.get(bucket) === mine) this.lines.delete(bucket);
-    });
-    return mine;
+    return this.lines.run(bucket, () => this.takeInTurn(bucket, perMinute, burst, maxWaitMs, gaveUp));
   }
 
   private async takeInTurn(bucket: string, perMinute: number, burst: number, maxWaitMs: number, gaveUp: () => boolean): Promise<boolean> {
