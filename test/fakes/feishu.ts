@@ -87,7 +87,15 @@ export class FakeFeishu {
   readonly docx = new FakeDocx();
   tokensIssued = 0;
   private validTokens = new Set<string>();
-  private readonly byUuid = new Map<string, FakeFeishuMessage>();
+  /** Messages sent with a `uuid`, and when: a repeat within `uuidWindowMs` answers with the earlier message. */
+  private readonly byUuid = new Map<string, { msg: FakeFeishuMessage; at: number }>();
+  /**
+   * How long a reply's `uuid` deduplicates: "持有相同 uuid 的请求，在 1 小时内至多成功回复一条消息" (reply API). That a
+   * repeat is answered with the earlier message (code 0, its message_id) rather than refused is UNCONFIRMED.
+   */
+  uuidWindowMs = 60 * 60_000;
+  /** Replies answered with an earlier message because of their uuid. */
+  uuidRepeats = 0;
   private readonly hits = new Map<string, number[]>();
   private server: Server | undefined;
   private seq = 0;
@@ -307,9 +315,13 @@ export class FakeFeishu {
   }
 
   private reply(parentId: string, body: Record<string, unknown>): Answer {
-    // The same uuid within an hour sends nothing new (request-level idempotency).
+    // The same uuid within an hour sends nothing new (request-level idempotency), whatever the content: the answer
+    // is the earlier message's, checked before the content (a card entity in it is neither checked nor sent).
     const earlier = typeof body.uuid === 'string' ? this.byUuid.get(body.uuid) : undefined;
-    if (earlier) return { status: 200, body: { code: 0, msg: 'success', data: { message_id: earlier.message_id, root_id: earlier.root_id, thread_id: earlier.thread_id, chat_id: earlier.chat_id } } };
+    if (earlier && Date.now() - earlier.at < this.uuidWindowMs) {
+      this.uuidRepeats++;
+      return sent(earlier.msg);
+    }
     const parent = this.messages.get(parentId);
     if (!parent) return { status: 400, body: { code: 230011, msg: 'The message was withdrawn or not found.' } };
     const msgType = String(body.msg_type);
@@ -352,8 +364,8 @@ export class FakeFeishu {
       entity.messageId = id;
       msg.card_id = entity.card_id;
     }
-    if (typeof body.uuid === 'string') this.byUuid.set(body.uuid, msg);
-    return { status: 200, body: { code: 0, msg: 'success', data: { message_id: id, root_id: root, parent_id: parentId, thread_id: msg.thread_id, chat_id: msg.chat_id, msg_type: msgType } } };
+    if (typeof body.uuid === 'string') this.byUuid.set(body.uuid, { msg, at: Date.now() });
+    return sent(msg);
   }
 
   private patch(id: string, body: { content?: string }): Answer {
@@ -386,6 +398,8 @@ export class FakeFeishu {
     const body = (raw ? JSON.parse(raw) : {}) as Record<string, unknown>;
     if (method === 'POST' && path === '/open-apis/cardkit/v1/cards') return this.createCard(body);
     if (method === 'POST' && path === '/open-apis/cardkit/v1/cards/id_convert') {
+      // "将消息 ID（message_id）转换为卡片实体 ID（card_id）" (SDK docstring of card.idConvert). The refusal for a message
+      // that is no card entity (a patched card, an unknown id) is UNCONFIRMED.
       const card = this.cardOf(String(body.message_id));
       if (!card) return { status: 400, body: { code: 300301, msg: 'message is not a card entity (fake)' } };
       return { status: 200, body: { code: 0, msg: 'success', data: { card_id: card.card_id } } };
@@ -554,6 +568,12 @@ export class FakeFeishu {
 
 /** The verification token in the events the fake builds (envelope()). */
 export const VERIFICATION_TOKEN = 'vtoken';
+
+/** The reply API's answer for a message sent (the documented `data` fields the fake keeps). */
+function sent(m: FakeFeishuMessage): Answer {
+  const data = { message_id: m.message_id, root_id: m.root_id, parent_id: m.parent_id, thread_id: m.thread_id, chat_id: m.chat_id, msg_type: m.msg_type, deleted: false, updated: false };
+  return { status: 200, body: { code: 0, msg: 'success', data } };
+}
 
 /** The refusal Feishu gives a card, or undefined: JSON 2.0, at most 30 KB, at most three tables. */
 function checkCard(raw: string, card: Record<string, unknown>): { code: number; msg: string } | undefined {

@@ -50,8 +50,8 @@ export class LiveCard {
     this.streaming = streaming;
   }
 
-  /** Creates the card entity (streaming on) and replies with it in the thread. Rejects when CardKit refuses. */
-  static async open(client: CardKitClient, root: string, source: LiveCardSource, opts: LiveCardOptions, log: Logger): Promise<LiveCard> {
+  /** Creates the card entity (streaming on) and replies with it (`uuid`: the reply's key). Rejects when CardKit refuses. */
+  static async open(client: CardKitClient, root: string, source: LiveCardSource, opts: LiveCardOptions, log: Logger, uuid?: string): Promise<LiveCard> {
     const card = source.render(true);
     let cardId: string;
     try {
@@ -59,7 +59,7 @@ export class LiveCard {
     } catch (err) {
       throw new CardKitRefused(err);
     }
-    const messageId = await client.replyCard(root, cardId, `card_${cardId}`);
+    const messageId = await client.replyCard(root, cardId, uuid ?? `card_${cardId}`);
     const live = new LiveCard(client, root, source, opts, log, cardId, true);
     live.sent = snapshot(card);
     live.messageIds.push(messageId);

@@ -2,16 +2,16 @@ import type { Lang } from '../../core/i18n.js';
 import type { Logger } from '../../core/ports/logger.js';
 import { splitMarkdown } from '../../common/markdown.js';
 import { reportFiles, type Report } from '../../core/report.js';
-import { createHash } from 'node:crypto';
 import type { DownloadLimits, FileRef, Platform, PlatformStats, PostTag, ReportPart, ThreadKey, View } from '../../core/ports/chat.js';
 import { toFeishuError, type FeishuApi } from './api.js';
 import { renderCard, reportCard, type Card } from './cards.js';
 import { cardMarkdown } from './escape.js';
 import { CARDKIT_OP_INTERVAL_MS, CardKitRefused, STREAM_LIFETIME_MS, type LiveCardOptions } from './cardkit-ops.js';
 import { LiveCard } from './live-card.js';
+import { openProgress } from './live-open.js';
 import { ReportDocs, type DocPart, type DocSettings } from './docx.js';
 import { bodyParts, liveCapacity, LiveProgress, REPORT_PART_MAX, TABLES_PER_CARD } from './live-progress.js';
-import { parseThreadKey } from './thread-key.js';
+import { parseThreadKey, uuidFor } from './thread-key.js';
 import type { CardPatcher } from './patcher.js';
 import { FeishuResources } from './resources.js';
 
@@ -44,14 +44,6 @@ export interface CardKitSettings extends LiveCardOptions {
 }
 
 export const CARDKIT_DEFAULTS: CardKitSettings = { enabled: true, opIntervalMs: CARDKIT_OP_INTERVAL_MS, streamLifetimeMs: STREAM_LIFETIME_MS, fallbackMs: FALLBACK_MS };
-
-/**
- * The reply's idempotency key for a tagged post: Feishu sends at most one message per uuid within an hour, so a
- * post repeated after a restart (its first attempt's answer lost with the process) does not appear twice.
- */
-function uuidFor(thread: ThreadKey, tag: PostTag | undefined, piece = 0): string | undefined {
-  return tag ? createHash('sha256').update(`${thread}\n${tag}\n${piece}`).digest('hex').slice(0, 40) : undefined;
-}
 
 /**
  * Feishu's outbound side. The progress message is a CardKit card entity streamed as the run goes (LiveCard), the
@@ -100,9 +92,17 @@ export class FeishuPlatform implements Platform {
     if (view.kind === 'progress' && this.cardkitFor(tenant)) {
       const live = new LiveProgress(thread, view);
       try {
-        // The reply's idempotency key is the card's own (one per attempt): a key per tag would, after a restart,
-        // hand back the earlier message while a new, unsent card entity would be the one updated.
-        live.card = await LiveCard.open(this.api, root, live, this.cardOptions(tenant), this.log);
+        // A tagged reply carries the tag's key: repeated after a restart, it hands back the message sent before.
+        const opened = await openProgress(this.api, root, live, this.cardOptions(tenant), this.log, uuidFor(thread, tag));
+        if (opened.earlier !== undefined) {
+          // That message's card is taken over (or the one this process drives already) and brought up to date.
+          const found = this.live.get(opened.earlier) ?? this.adopt(thread, opened.earlier, view, opened.cardId);
+          found.view = view;
+          this.track(opened.earlier, found);
+          found.card!.changed();
+          return opened.earlier;
+        }
+        live.card = opened.card;
         this.track(live.card.currentMessageId, live);
         return live.card.currentMessageId;
       } catch (err) {
@@ -210,10 +210,11 @@ export class FeishuPlatform implements Platform {
 
   /**
    * A progress card posted before a restart (or a finished one shown again by Retry): taken over through CardKit,
-   * updated whole. A report whose delivery resumed in this process is shown as far as the card held it before
-   * (its parts from where delivery resumed were posted as cards); a running research streams its draft again.
+   * updated whole, its card looked up at the first operation unless known (`cardId`: found by a tagged reply). A
+   * report whose delivery resumed in this process is shown as far as the card held it before (its parts from where
+   * delivery resumed were posted as cards); a running research streams its draft again.
    */
-  private adopt(thread: ThreadKey, messageId: string, view: Extract<View, { kind: 'progress' }>): LiveProgress {
+  private adopt(thread: ThreadKey, messageId: string, view: Extract<View, { kind: 'progress' }>, cardId?: string): LiveProgress {
     const live = new LiveProgress(thread, view);
     const delivering = this.delivering.get(thread);
     if (delivering && view.state !== 'queued' && view.state !== 'researching') {
@@ -223,7 +224,7 @@ export class FeishuPlatform implements Platform {
     const known = this.known.get(messageId);
     const resolve = () => this.api.cardIdOf(messageId);
     const { root, tenant } = parseThreadKey(thread);
-    live.card = LiveCard.adopt(this.api, root, messageId, live, this.cardOptions(tenant), this.log, known ?? { resolve }, () => {
+    live.card = LiveCard.adopt(this.api, root, messageId, live, this.cardOptions(tenant), this.log, known ?? (cardId ? { cardId } : { resolve }), () => {
       // Not a card entity (or CardKit refused): today's patch.
       this.markPatched(messageId);
       this.untrack(messageId, live);
