@@ -124,6 +124,8 @@ export class FakeSlack {
   /** Calls that are carried out but never answered, chosen by this predicate. */
   stallAfter: ((method: string, args: Record<string, unknown>) => boolean) | undefined;
   readonly stalled: { method: string; args: Record<string, unknown> }[] = [];
+  /** Calls that are carried out at once and answered only after the milliseconds this returns (0: at once). */
+  slowAnswer: ((method: string, args: Record<string, unknown>) => number) | undefined;
   /** Errors the next calls of a method get, in order. */
   readonly failures: { method: string; answer: Answer }[] = [];
   /**
@@ -413,6 +415,9 @@ export class FakeSlack {
     if (answer.body.ok === false) this.refused.push({ method, error: String(answer.body.error) });
     // Done, but the answer never leaves: what a client sees when it dies while its request is in flight.
     if (this.stallAfter?.(method, args)) return void this.stalled.push({ method, args });
+    // Done, answered late: a slow network or a busy Slack.
+    const late = this.slowAnswer?.(method, args) ?? 0;
+    if (late > 0) return void setTimeout(() => answered(answer), late);
     answered(answer);
   }
 

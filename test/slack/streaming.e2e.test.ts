@@ -81,6 +81,21 @@ describe('Slack streamed progress (chat.startStream / appendStream / stopStream)
     expect(w.slack.streams('C1', ts).at(-1)!.stream!.title).toMatch(/Research finished/);
   }, 40_000);
 
+  it('a report part that times out waiting for the stream is posted without the piece an answer was still on its way for', async () => {
+    // Every append of report text is answered after 800 ms; a part waits 300 ms for the stream before it is posted.
+    w = await slackWorld({ SKIP_CLARIFICATION: 'true' }, { streaming: true, frameDelayMs: 10, stream: { deliverTimeoutMs: 300 } });
+    w.slack.slowAnswer = (method, args) => (method === 'chat.appendStream' && JSON.stringify(args.chunks ?? '').includes('markdown_text') ? 800 : 0);
+    const report = sampleReport(5, 2);
+    w.ds.script = { ...w.ds.script, rounds: 3, report, chunk: 60 };
+    const ts = nextTs();
+    await w.slack.sendEvent(w.endpoint, mentionEvent('AI in education', { ts }));
+    await expect.poll(() => finished(w, ts), { timeout: 30_000 }).toBe(true);
+    const all = seenIn(w, ts);
+    // Part of the report went out as a posted message, and no paragraph shows twice.
+    expect(w.slack.thread('C1', ts).some((m) => !m.stream && m.blocks.some((b) => b.type === 'markdown' && !String(b.text).startsWith('## References')))).toBe(true);
+    for (const piece of pieces(report)) expect(count(all, escapeRe(piece)), piece).toBe(1);
+  }, 40_000);
+
   it("the stream's Stop cancels the run and closes the DashScope stream", async () => {
     w = await slackWorld({ SKIP_CLARIFICATION: 'true' }, { streaming: true, frameDelayMs: 5, stream: { tickMs: 200 } });
     const ts = nextTs();
@@ -187,20 +202,59 @@ describe('Slack streamed progress (chat.startStream / appendStream / stopStream)
     // posted message, which becomes their header when their stream opens.
     const sent = Date.now();
     await Promise.all(threads.map(({ ts, channel }, i) => w.slack.sendEvent(w.endpoint, mentionEvent(`topic ${i}`, { ts, channel, user: `U${i}` }))));
-    await expect.poll(() => threads.filter(({ ts, channel }) => w.slack.streams(channel, ts).at(-1)?.stream?.state === 'stopped').length, { timeout: 60_000 }).toBe(6);
+    // Each run ends in its stream, or in its placeholder when its report came before a stream could open for it.
+    const ended = ({ ts, channel }: (typeof threads)[number]) =>
+      w.slack.streams(channel, ts).at(-1)?.stream?.state === 'stopped' || w.slack.thread(channel, ts).some((m) => !m.stream && /Research finished/.test(m.text));
+    await expect.poll(() => threads.filter(ended).length, { timeout: 60_000 }).toBe(6);
+    await expect.poll(() => w.slack.files.length, { timeout: 10_000 }).toBe(6);
     expect(w.slack.rateLimited).toEqual({});
     expect(w.slack.refused).toEqual([]);
-    expect(w.slack.files).toHaveLength(6);
-    const headers = threads.filter(({ ts, channel }) => w.slack.thread(channel, ts).some((m) => !m.stream && /progress and report below/.test(m.text)));
-    expect(headers.length).toBeGreaterThanOrEqual(2);
+    // The runs beyond the start burst posted a placeholder at once (a header once their stream opened).
+    const placeheld = threads.filter(({ ts, channel }) => w.slack.thread(channel, ts).some((m) => !m.stream && /progress and report below|Research finished/.test(m.text)));
+    expect(placeheld.length).toBeGreaterThanOrEqual(2);
     for (const { ts, channel } of threads) {
       const first = w.slack.calls.find((c) => c.ok && c.args.channel === channel && (c.method === 'chat.startStream' || c.method === 'chat.postMessage'))!;
       expect(first.at - sent, `first progress in ${channel}`).toBeLessThan(3000);
-      expect(w.slack.streams(channel, ts).length).toBeGreaterThanOrEqual(1);
+      expect(w.slack.thread(channel, ts).filter((m) => m.stream?.state === 'streaming'), `streams left open in ${channel}`).toEqual([]);
     }
     for (const { ts, channel } of threads) {
       const all = w.slack.thread(channel, ts).map(seen).join('\n');
       for (const piece of pieces(w.ds.script.report)) expect(count(all, escapeRe(piece)), piece).toBe(1);
     }
+  }, 90_000);
+
+  it('beyond the streams the append budget keeps fresh, runs show an edited message and stream once a stream ends', async () => {
+    // Two streams at once in this workspace (the production budget keeps 14 moving every 9.5 s).
+    w = await slackWorld({ SKIP_CLARIFICATION: 'true' }, { streaming: true, frameDelayMs: 12, stream: { maxStreams: 2 } });
+    const early = [0, 1].map((i) => ({ ts: nextTs(), channel: `C${i + 40}` }));
+    const late = [2, 3, 4].map((i) => ({ ts: nextTs(), channel: `C${i + 40}` }));
+    const mention = ({ ts, channel }: { ts: string; channel: string }, i: number) => w.slack.sendEvent(w.endpoint, mentionEvent(`topic ${i}`, { ts, channel, user: `U${i}` }));
+    await Promise.all(early.map(mention));
+    // The late ones come while the early ones are half-way.
+    await expect.poll(() => early.every(({ ts, channel }) => w.slack.streams(channel, ts).map(seen).join().includes('search query for round 3')), { timeout: 10_000 }).toBe(true);
+    await Promise.all(late.map((t, i) => mention(t, i + 2)));
+    const all = [...early, ...late];
+    await expect.poll(() => all.filter(({ channel }) => w.slack.files.some((f) => f.channel === channel)).length, { timeout: 60_000 }).toBe(5);
+    await expect.poll(() => all.every(({ ts, channel }) => w.slack.thread(channel, ts).every((m) => m.stream?.state !== 'streaming')), { timeout: 10_000 }).toBe(true);
+
+    // Never more than two streams open at once: from each run's first start to its last stop.
+    const spans = all
+      .map(({ channel }) => w.slack.calls.filter((c) => c.ok && c.args.channel === channel && /^chat\.(start|stop)Stream$/.test(c.method)).map((c) => c.at))
+      .filter((times) => times.length > 0)
+      .map((times) => [Math.min(...times), Math.max(...times)] as const);
+    for (const [start] of spans) expect(spans.filter(([a, b]) => a <= start && start < b).length, 'streams open at once').toBeLessThanOrEqual(2);
+    for (const { ts, channel } of late) {
+      // The progress moved in the edited placeholder while the run waited for a stream.
+      const started = w.slack.calls.find((c) => c.ok && c.method === 'chat.startStream' && c.args.channel === channel)?.at ?? Infinity;
+      const edits = w.slack.calls.filter((c) => c.ok && c.method === 'chat.update' && c.args.channel === channel && c.at < started);
+      expect(edits.length, `edits of the placeholder in ${channel}`).toBeGreaterThan(1);
+      // Streamed or posted, the report is there exactly once.
+      const text = w.slack.thread(channel, ts).map(seen).join('\n');
+      for (const piece of pieces(w.ds.script.report)) expect(count(text, escapeRe(piece)), piece).toBe(1);
+    }
+    // A run that waited opened its stream once an early one had ended.
+    const earlyEnd = Math.min(...spans.slice(0, 2).map(([, end]) => end));
+    expect(spans.slice(2).some(([start]) => start >= earlyEnd)).toBe(true);
+    expect(w.slack.rateLimited).toEqual({});
   }, 90_000);
 });

@@ -197,8 +197,9 @@ export class SlackPlatform implements Platform {
 
   /**
    * Opens the run's streamed progress message; undefined when the workspace cannot stream or the requester is unknown.
-   * When no stream can be opened at once (Slack allows about 20 a minute), today's message is posted now and the stream
-   * opens as soon as the budget allows: people see the progress at once, and the run starts at once.
+   * When no stream can be opened at once (Slack allows about 20 starts a minute, and only so many streams can be kept
+   * moving within the append budget), today's message is posted now and edited, and the stream opens as soon as the
+   * budgets allow: people see the progress at once, and the run starts at once.
    */
   private async openStream(thread: ThreadKey, view: Extract<View, { kind: 'progress' }>, tag?: PostTag): Promise<string | undefined> {
     const { team, channel } = parseThreadKey(thread);

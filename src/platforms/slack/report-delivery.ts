@@ -78,11 +78,13 @@ export class SlackReportDelivery {
         const ts = await postOpening();
         return run.text.messageAt(from) ?? ts ?? run.id;
       }
-      const first = await postOpening();
-      if (end <= lead) return first;
-      // Posted instead: only what no stream shows yet.
-      const shown = run.text.shownOf(full);
+      if (end <= lead) return postOpening();
+      // Posted instead: the stream takes no more text, and only what it shows once its call in flight is answered
+      // is left out (a call whose answer is lost counts as not shown: the piece is posted, rather than lost).
       run.text.freeze();
+      await this.streams.settled(run);
+      const first = await postOpening();
+      const shown = run.text.shownOf(full);
       const rest = full.slice(Math.max(from, shown), end).trim();
       const ts = rest ? await this.postMarkdown(channel, threadTs, rest, part.fallback, tag) : run.text.messageAt(from);
       return first ?? ts;

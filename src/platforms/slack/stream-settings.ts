@@ -12,6 +12,14 @@ export interface StreamSettings {
   maxSegments: number;
   /** How long delivering a report part through the stream may take before the part is posted as a message instead. */
   deliverTimeoutMs: number;
+  /**
+   * The longest a streamed run should go without a visible update. The workspace's append budget keeps only so many
+   * streams that fresh (90 a minute at 9.5 s: 14); a run beyond them shows its progress in an edited message, which
+   * chat.update's own budget keeps fresh, until a stream ends and its stream can open.
+   */
+  freshMs: number;
+  /** Most runs streaming at once in one workspace; by default what the append budget keeps within `freshMs`. */
+  maxStreams?: number;
 }
 
-export const DEFAULT_STREAM_SETTINGS: StreamSettings = { lifetimeMs: 240_000, maxSegmentChars: 10_000, tickMs: 5_000, maxSegments: 60, deliverTimeoutMs: 60_000 };
+export const DEFAULT_STREAM_SETTINGS: StreamSettings = { lifetimeMs: 240_000, maxSegmentChars: 10_000, tickMs: 5_000, maxSegments: 60, deliverTimeoutMs: 60_000, freshMs: 9_500 };

@@ -12,12 +12,16 @@ import type { SharedBudget } from '../shared-budget.js';
 
 /** The longest a call waits for the cluster's budget before it goes anyway (a 429 is then handled as ever). */
 const SHARED_WAIT_MS = 60_000;
+/** The longest a delivery waits for a run's call in flight: beyond the stream client's own timeout (10 s). */
+const SETTLE_MS = 12_000;
 
 /**
  * Every run's stream in the workspace, fed through one budget per method (Tier 2 startStream/stopStream, Tier 4
  * appendStream), shared fairly: each call goes to the stream that has waited longest since it last visibly moved,
  * with opening, rolling over, report text and the final state before milestones, and milestones before updates that
- * only move the clock. Calls go through a client that rejects rate-limited calls; a 429 pauses that method only.
+ * only move the clock. Only as many runs stream at once as the append budget keeps moving every `freshMs`
+ * (`capacity`); the others show their progress in a posted placeholder, edited within chat.update's own budget, and
+ * the one that has waited longest opens its stream when a stream ends. Calls go through a client that rejects rate-limited calls; a 429 pauses that method only.
  * With a shared budget (several processes), a call that won a local token also takes one from the cluster-wide
  * bucket `slack:<team>:<method>` with the same limits, waiting for it (its run holds its turn meanwhile), and a 429
  * pauses that bucket for every process.
@@ -34,6 +38,8 @@ export class SlackStreams {
   private timer: NodeJS.Timeout | undefined;
   private wakeAt = Number.POSITIVE_INFINITY;
   private readonly drain = new Drain();
+  /** Who waits for a run's call in flight to be answered. */
+  private readonly settling = new Map<RunStream, (() => void)[]>();
   private stopped = false;
   /** The person pressed Stop on a run's stream. */
   onStopped: ((run: RunStream) => void) | undefined;
@@ -59,11 +65,24 @@ export class SlackStreams {
     return !this.unavailable.has(team);
   }
 
-  /** A stream could be opened right now in the workspace: a start token is there that no other run waits for. */
+  /**
+   * A stream could be opened right now in the workspace: fewer runs stream (or wait to) than the append budget keeps
+   * fresh, and a start token is there that no other run waits for.
+   */
   canOpenNow(team: string): boolean {
     let waiting = 0;
-    for (const run of this.active) if (run.team === team && (run.state === 'opening' || (run.state === 'live' && !run.inFlight && run.chain.segments.at(-1)?.open === false))) waiting++;
-    return this.bucket(team, 'chat.startStream').available(Date.now()) > waiting;
+    let occupied = 0;
+    for (const run of this.active) {
+      if (run.team !== team) continue;
+      if (run.state === 'opening' || run.state === 'live') occupied++;
+      if (run.state === 'opening' || (run.state === 'live' && !run.inFlight && run.chain.segments.at(-1)?.open === false)) waiting++;
+    }
+    return occupied < this.capacity() && this.bucket(team, 'chat.startStream').available(Date.now()) > waiting;
+  }
+
+  /** Runs that may stream at once in one workspace (see StreamSettings.freshMs). */
+  capacity(): number {
+    return this.settings.maxStreams ?? Math.max(1, Math.floor((this.budgets['chat.appendStream'].perMinute * this.settings.freshMs) / 60_000));
   }
 
   /**
@@ -117,15 +136,43 @@ export class SlackStreams {
 
   update(run: RunStream, view: ProgressView, final: boolean): void {
     run.setView(view, final);
+    if (final) this.stayInPlaceholder(run);
     if (!run.idle) this.active.add(run);
     this.kick();
   }
 
   /** Shows the report through the run's stream up to `end` of `full`; false when it could not (post the part instead). */
   async deliver(run: RunStream, full: string, end: number): Promise<boolean> {
+    this.stayInPlaceholder(run);
     const done = run.deliver(full, end, this.settings.deliverTimeoutMs);
     this.kick();
     return done;
+  }
+
+  /**
+   * A run still shown in its placeholder when its report comes (or it ends) stays there: a stream opened now would
+   * only repeat what the placeholder showed, and the report would wait for it.
+   */
+  private stayInPlaceholder(run: RunStream): void {
+    if (run.state === 'opening' && run.placeholder && !run.inFlight && run.abandon() === 'degrade') this.onDegraded?.(run);
+  }
+
+  /**
+   * Resolves once the run has no call in flight (Slack answered it, or the client gave up on it), or after
+   * `timeoutMs`: what the stream shows is then known, up to a call whose answer was lost.
+   */
+  settled(run: RunStream, timeoutMs = SETTLE_MS): Promise<void> {
+    if (!run.inFlight) return Promise.resolve();
+    return new Promise((resolve) => {
+      const timer = setTimeout(resolve, timeoutMs);
+      timer.unref();
+      const waiting = this.settling.get(run) ?? [];
+      waiting.push(() => {
+        clearTimeout(timer);
+        resolve();
+      });
+      this.settling.set(run, waiting);
+    });
   }
 
   /** Resolves once no stream has anything left to send, or after `timeoutMs`. */
@@ -139,6 +186,13 @@ export class SlackStreams {
     this.timer = undefined;
     // A post still waiting for its stream goes out as a plain message instead.
     for (const run of this.active) if (run.state === 'opening' && !run.placeholder) run.opened?.(undefined);
+  }
+
+  /** Runs streaming per workspace: live, or their first start on its way. */
+  private streamingByTeam(): Map<string, number> {
+    const counts = new Map<string, number>();
+    for (const run of this.active) if (run.state === 'live' || (run.state === 'opening' && run.inFlight)) counts.set(run.team, (counts.get(run.team) ?? 0) + 1);
+    return counts;
   }
 
   /** No call in flight and no final state waiting (a run left mid-way at shutdown is not waited for). */
@@ -189,12 +243,17 @@ export class SlackStreams {
       if (run.idle && !run.inFlight) this.active.delete(run);
     }
     calls.sort((a, b) => b[1].score - a[1].score);
+    const streaming = this.streamingByTeam();
     for (const [run, call] of calls) {
+      // A run shown in its placeholder opens its stream once a stream in the workspace has ended (longest wait first).
+      const gated = call.kind === 'open' && run.placeholder !== undefined;
+      if (gated && (streaming.get(run.team) ?? 0) >= this.capacity()) continue;
       const bucket = this.bucket(run.team, call.method);
       if (!bucket.take(now)) {
         wake = Math.min(wake, bucket.readyAt(now));
         continue;
       }
+      if (gated) streaming.set(run.team, (streaming.get(run.team) ?? 0) + 1);
       void this.send(run, call);
     }
     if (wake < Number.POSITIVE_INFINITY) this.schedule(wake);
@@ -215,6 +274,8 @@ export class SlackStreams {
       this.refused(run, call, err);
     } finally {
       run.inFlight = false;
+      for (const settled of this.settling.get(run) ?? []) settled();
+      this.settling.delete(run);
       if (run.idle) this.active.delete(run);
       this.kick();
     }
