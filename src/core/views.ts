@@ -30,5 +30,6 @@ export function progressView(s: ThreadState, progress: Progress | undefined, ext
     words: extra.words,
     cost: extra.cost,
     further: extra.further || undefined,
+    requester: s.requester || undefined,
   };
 }

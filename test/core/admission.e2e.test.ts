@@ -2,7 +2,7 @@ import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { ResearchBackend } from '../../src/core/ports/research.js';
 import { FakeDashScope } from '../fakes/dashscope.js';
 import { RecordingPlatform } from '../fakes/recording-platform.js';
-import { action, makeEngine, mention, reply } from './harness.js';
+import { makeEngine, mention, reply } from './harness.js';
 
 let fake: FakeDashScope;
 beforeEach(async () => {

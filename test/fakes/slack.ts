@@ -458,7 +458,11 @@ export class FakeSlack {
       case 'conversations.replies': {
         // The bot's messages in the thread, oldest first; metadata only when asked for, as Slack does.
         const withMeta = String(a.include_all_metadata) === 'true';
-        const replies = this.thread(String(a.channel), String(a.ts)).map((m) => ({
+        // `oldest` (with `inclusive`, default false): only messages from that ts on, as Slack filters them.
+        const oldest = a.oldest === undefined ? undefined : Number(a.oldest);
+        const inclusive = String(a.inclusive) === 'true' || a.inclusive === true;
+        const after = (m: FakeMessage) => oldest === undefined || Number(m.ts) > oldest || (inclusive && Number(m.ts) === oldest);
+        const replies = this.thread(String(a.channel), String(a.ts)).filter(after).map((m) => ({
           type: 'message',
           user: BOT_USER,
           bot_id: 'BBOT',

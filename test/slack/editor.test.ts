@@ -75,6 +75,18 @@ describe('the Slack editor', () => {
     e.stop();
   });
 
+  it('an ordinary edit that has waited 5 s longer goes before an urgent one: none waits behind urgent edits for ever', async () => {
+    const e = editor(wire, { perMinute: 6, burst: 1 });
+    put(e, 'a', 'a1');
+    await pass(10);
+    put(e, 'b', 'b1');
+    await pass(6_000);
+    put(e, 'c', 'c1', { urgent: true });
+    await pass(30_000);
+    expect(wire.sends.map((s) => s.view)).toEqual(['a1', 'b1', 'c1']);
+    e.stop();
+  });
+
   it('a 429 pauses every edit for its Retry-After and keeps the edit, unless a newer one of its message came', async () => {
     const stats = new PlatformStats();
     const e = editor(wire, DEFAULT_BUDGET, stats);

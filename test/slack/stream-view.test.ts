@@ -241,7 +241,6 @@ describe('a run stream: what it sends, and how it rolls over', () => {
 
   it('delivers the report parts through the stream, only what it lacks; the final stop carries the feedback buttons', async () => {
     const wire = new Wire();
-    const answer = '# Report\n\nOne [[1]].\n\nTwo.\n\nThree.';
     const refs = [{ index: 1, url: 'https://a.example/x', title: 'A', description: '' }];
     const events: ResearchEvent[] = [{ type: 'phase', phase: 'writing' }, { type: 'answer', delta: '# Report\n\nOne [[1]].\n\nTw' }];
     const run = new RunStream(THREAD, 'U1', view(progress(events)), settings(), T0);

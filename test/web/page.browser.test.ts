@@ -4,7 +4,7 @@ import { chromium, type Browser } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { freePort } from '../core/harness.js';
 import { defaultReferences } from '../fakes/dashscope-script.js';
-import { mentionEvent, nextTs, replyEvent, slackWorld, visible, type SlackWorld } from '../slack/harness.js';
+import { mentionEvent, nextTs, slackWorld, visible, type SlackWorld } from '../slack/harness.js';
 
 /** Debian's Chromium (`.ci/run` installs it); never a downloaded browser. */
 const CHROMIUM = '/usr/bin/chromium';

@@ -86,6 +86,8 @@ export type View =
       cost?: string;
       /** Done with a report: offer "Research further". */
       further?: boolean;
+      /** Who asked (platform user id): the person a platform addresses the progress to (a Slack stream in a channel). */
+      requester?: string;
     }
   /**
    * The answer to a follow-up question, while it is written and once done. `text` is Markdown with the link

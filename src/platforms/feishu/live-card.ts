@@ -2,7 +2,7 @@ import type { Logger } from '../../core/ports/logger.js';
 import { Drain } from '../drain.js';
 import { toFeishuError, type FeishuError } from './api.js';
 import type { Card } from './cards.js';
-import { CardKitRefused, SEQUENCE_CONFLICT, STREAM_CLOSED, nextOp, snapshot, timeSequence, type CardKitClient, type Element, type LiveCardOptions, type LiveCardSource, type Op, type Snapshot } from './cardkit-ops.js';
+import { CardKitRefused, SEQUENCE_CONFLICT, STREAM_CLOSED, nextOp, snapshot, timeSequence, type CardKitClient, type LiveCardOptions, type LiveCardSource, type Snapshot } from './cardkit-ops.js';
 
 /** Consecutive failed operations after which a fresh card is tried once; attempts at the final state; longest wait. */
 const [FAILURES_BEFORE_REPLACING, FINAL_ATTEMPTS, MAX_BACKOFF_MS] = [3, 5, 10_000];

@@ -1,3 +1,5 @@
+import type { SharedBudget } from '../shared-budget.js';
+
 /** Calls per minute one Web API method may make for the whole workspace, as a token bucket. */
 export interface MethodBudget {
   /** Sustained calls per minute. */
@@ -15,7 +17,7 @@ export type StreamMethod = 'chat.startStream' | 'chat.appendStream' | 'chat.stop
  */
 export const DEFAULT_STREAM_BUDGETS: Record<StreamMethod, MethodBudget> = {
   'chat.startStream': { perMinute: 16, burst: 4 },
-  'chat.appendStream': { perMinute: 90, burst: 8 },
+  'chat.appendStream': { perMinute: 94, burst: 4 },
   'chat.stopStream': { perMinute: 16, burst: 4 },
 };
 
@@ -65,5 +67,44 @@ export class TokenBucket {
     if (now <= this.refilledAt) return;
     this.tokens = Math.min(this.budget.burst, this.tokens + (now - this.refilledAt) * (this.budget.perMinute / 60_000));
     this.refilledAt = now;
+  }
+}
+
+/** The longest a call waits for the cluster's budget before it goes anyway (a 429 is then handled as ever). */
+const SHARED_WAIT_MS = 60_000;
+
+/**
+ * The streaming methods' budgets per workspace: a token bucket each in this process and, with a shared budget
+ * (several processes), the cluster-wide bucket `slack:<team>:<method>` with the same limits.
+ */
+export class StreamBudgets {
+  readonly limits: Record<StreamMethod, MethodBudget>;
+  private readonly buckets = new Map<string, TokenBucket>();
+
+  constructor(
+    limits: Partial<Record<StreamMethod, MethodBudget>>,
+    private readonly shared?: SharedBudget,
+  ) {
+    this.limits = { ...DEFAULT_STREAM_BUDGETS, ...limits };
+  }
+
+  bucket(team: string, method: StreamMethod): TokenBucket {
+    const key = `${team}:${method}`;
+    let b = this.buckets.get(key);
+    if (!b) this.buckets.set(key, (b = new TokenBucket(this.limits[method])));
+    return b;
+  }
+
+  /** A call that won a local token also takes the cluster's, waiting for it; false when `stopped` meanwhile. */
+  async acquireShared(team: string, method: StreamMethod, stopped: () => boolean): Promise<boolean> {
+    if (!this.shared?.shared) return true;
+    const { perMinute, burst } = this.limits[method];
+    return this.shared.acquire(`slack:${team}:${method}`, perMinute, burst, SHARED_WAIT_MS, stopped);
+  }
+
+  /** Slack answered 429: this method waits in this process and in every other. */
+  limited(team: string, method: StreamMethod, retryAfterSeconds: number): void {
+    this.bucket(team, method).pause(Date.now(), retryAfterSeconds);
+    this.shared?.pause(`slack:${team}:${method}`, Math.max(1, retryAfterSeconds) * 1000);
   }
 }

@@ -15,14 +15,17 @@ export interface EditBudget {
   streams?: Partial<Record<StreamMethod, MethodBudget>>;
 }
 
-export const DEFAULT_BUDGET: EditBudget = { perMinute: 40, burst: 5 };
+export const DEFAULT_BUDGET: EditBudget = { perMinute: 44, burst: 4 };
+
+/** How much sooner an urgent edit (a phase change, an end state) is served than an ordinary one that waited as long. */
+const LEAD_MS = 5_000;
 
 interface Pending {
   channel: string;
   ts: string;
   text: string;
   blocks: unknown[];
-  /** Serve before ordinary edits: a phase change or an end state. */
+  /** Serve before ordinary edits: a phase change or an end state (the caller says; a final edit need not be urgent). */
   urgent: boolean;
   final: boolean;
   attempts: number;
@@ -31,9 +34,9 @@ interface Pending {
 
 /**
  * Edits messages within one workspace's chat.update budget, shared by all runs at once. The latest content
- * of a message replaces any edit of it still waiting (coalescing); urgent edits go first; a final edit is
- * retried until delivered. It uses its own WebClient that rejects rate-limited calls instead of pausing, so
- * a 429 here never stalls the other Slack calls. With a shared budget (several processes), each edit also takes a
+ * of a message replaces any edit of it still waiting (coalescing); the longest-waiting goes first, urgent ones 5 s
+ * ahead; a final edit is retried until delivered. It uses its own WebClient that rejects rate-limited calls instead
+ * of pausing, so a 429 here never stalls the other Slack calls. With a shared budget (several processes), each edit also takes a
  * token from the cluster-wide bucket `slack:<team>:chat.update` with the same limits, waiting for it if need be.
  */
 export class SlackEditor {
@@ -65,7 +68,7 @@ export class SlackEditor {
       channel,
       ts,
       ...message,
-      urgent: opts.urgent || opts.final || (prev?.urgent ?? false),
+      urgent: opts.urgent || (prev?.urgent ?? false),
       final: opts.final || (prev?.final ?? false),
       attempts: 0,
       since: prev?.since ?? Date.now(),
@@ -102,12 +105,14 @@ export class SlackEditor {
     }, delayMs);
   }
 
+  /**
+   * The edit of the message that has waited longest, an urgent one counted as `LEAD_MS` older: a phase change or end
+   * state goes ahead of edits that only move the clock, and none waits behind urgent ones for ever.
+   */
   private next(): [string, Pending] | undefined {
     let best: [string, Pending] | undefined;
-    for (const entry of this.pending) {
-      const [, p] = entry;
-      if (!best || (p.urgent && !best[1].urgent) || (p.urgent === best[1].urgent && p.since < best[1].since)) best = entry;
-    }
+    const age = (p: Pending) => (p.urgent ? LEAD_MS : 0) - p.since;
+    for (const entry of this.pending) if (!best || age(entry[1]) > age(best[1])) best = entry;
     return best;
   }
 

@@ -14,6 +14,7 @@ import { SlackCanvases } from './canvas.js';
 import type { RunStream } from './run-stream.js';
 import { SlackStreams } from './streams.js';
 import { ThreadStatus } from './thread-status.js';
+import { untaggedBotMessages } from './stale-streams.js';
 
 /** Requesters remembered per thread, for the stream's recipient; the oldest are forgotten beyond this. */
 const REQUESTERS_KEPT = 10_000;
@@ -33,6 +34,10 @@ export class SlackPlatform implements Platform {
   /** Threads where "Research further" was pressed: their next run streams only the report's own text (see `noteFurther`). */
   private readonly furtherRounds = new Set<ThreadKey>();
   private readonly reports: SlackReportDelivery;
+  /** Runs taking over a progress message from before a restart, until their stream run is set up (see resume). */
+  private readonly resuming = new Map<string, Promise<RunStream | undefined>>();
+  /** Streams a process before this one may have left open in a thread, found while looking for its progress post. */
+  private readonly staleBefore = new Map<ThreadKey, string[]>();
   /** Permalinks already asked for, by `channel:ts`. */
   private readonly permalinks = new Map<string, string>();
 
@@ -57,8 +62,9 @@ export class SlackPlatform implements Platform {
     this.streams.onDegraded = (run) => this.degrade(run);
     this.reports = new SlackReportDelivery(web, log, stats, this.streams, this.canvases);
     this.streams.onOpened = (run) => {
-      // The stream took over: the placeholder stays as the run's header, pointing at it.
-      if (run.placeholder) this.editor.edit(parseThreadKey(run.thread).channel, run.placeholder, renderHeader(run.latestView), { urgent: true, final: true });
+      // The stream took over: the placeholder stays as the run's header, pointing at it. Not urgent: the run's progress
+      // shows in its stream already, and runs still shown in their placeholders must not wait behind it.
+      if (run.placeholder) this.editor.edit(parseThreadKey(run.thread).channel, run.placeholder, renderHeader(run.latestView), { urgent: false, final: true });
     };
   }
 
@@ -90,7 +96,9 @@ export class SlackPlatform implements Platform {
       // A new progress message: a stream of an earlier round in this thread has nothing to do with its report.
       this.streams.forget(thread);
       const further = this.furtherRounds.delete(thread);
-      const ts = await this.openStream(thread, view, tag);
+      const stale = this.staleBefore.get(thread) ?? [];
+      this.staleBefore.delete(thread);
+      const ts = await this.openStream(thread, view, tag, stale);
       const run = ts ? this.streams.get(ts) : undefined;
       if (run && further) run.text.reportOnly = true;
       if (ts) return ts;
@@ -112,8 +120,20 @@ export class SlackPlatform implements Platform {
     return ts;
   }
 
-  /** The bot's message in the thread carrying `tag` in its metadata (conversations.replies, with the history scopes). */
+  /**
+   * The bot's message in the thread carrying `tag` in its metadata (conversations.replies, with the history scopes).
+   * A progress message not found may have been a stream, which carries no metadata: the bot's untagged messages in
+   * the thread are then ended as streams left open before the post that follows.
+   */
   async findPosted(thread: ThreadKey, tag: PostTag): Promise<string | undefined> {
+    const found = await this.findTagged(thread, tag);
+    if (!found && tag.startsWith('progress:') && this.streams.available(parseThreadKey(thread).team)) {
+      this.staleBefore.set(thread, await untaggedBotMessages(this.web, this.log, thread));
+    }
+    return found;
+  }
+
+  private async findTagged(thread: ThreadKey, tag: PostTag): Promise<string | undefined> {
     const { channel, threadTs } = parseThreadKey(thread);
     for (let cursor: string | undefined; ; ) {
       const res = await this.web.conversations.replies({ channel, ts: threadTs, include_all_metadata: true, limit: 200, cursor });
@@ -129,14 +149,14 @@ export class SlackPlatform implements Platform {
 
   async update(thread: ThreadKey, messageId: string, view: View, final: boolean): Promise<void> {
     this.status.notePhase(thread, view);
-    const run = view.kind === 'progress' ? this.streams.get(messageId) : undefined;
+    const run = view.kind === 'progress' ? (this.streams.get(messageId) ?? (await this.resume(thread, messageId, view))) : undefined;
     if (run?.state === 'degraded') {
       const ts = await run.fallbackTs;
       if (ts) this.edit(thread, ts, view, final);
       return;
     }
-    // Until its stream opens, a run with a placeholder shows its progress there.
-    if (run?.placeholder && run.state === 'opening') this.edit(thread, run.placeholder, view, final);
+    // Until its stream opens, a run with a placeholder shows its progress there (once it is no stream left open).
+    if (run?.placeholder && run.state === 'opening' && !run.stale.includes(run.placeholder)) this.edit(thread, run.placeholder, view, final);
     if (run && view.kind === 'progress') return this.streams.update(run, view, final);
     this.edit(thread, messageId, view, final);
   }
@@ -201,15 +221,35 @@ export class SlackPlatform implements Platform {
    * moving within the append budget), today's message is posted now and edited, and the stream opens as soon as the
    * budgets allow: people see the progress at once, and the run starts at once.
    */
-  private async openStream(thread: ThreadKey, view: Extract<View, { kind: 'progress' }>, tag?: PostTag): Promise<string | undefined> {
+  private async openStream(thread: ThreadKey, view: Extract<View, { kind: 'progress' }>, tag: PostTag | undefined, stale: string[]): Promise<string | undefined> {
     const { team, channel } = parseThreadKey(thread);
     // In a direct message the requester is the person the bot talks to; in a channel Slack requires the recipient.
-    const recipient = this.requesters.get(thread);
+    const recipient = this.requesters.get(thread) ?? view.requester;
     if (!this.streams.available(team) || !recipient || !channel) return undefined;
-    if (this.streams.canOpenNow(team)) return this.streams.open(thread, view, recipient);
+    if (this.streams.canOpenNow(team)) return this.streams.open(thread, view, recipient, stale);
     const placeholder = await this.postView(thread, view, tag);
-    this.streams.openLater(thread, view, recipient, placeholder);
+    this.streams.openLater(thread, view, recipient, placeholder, stale);
     return placeholder;
+  }
+
+  /**
+   * A progress message this process did not post: the core's, from before a restart. In a workspace that streams, it
+   * and the messages after it may be streams still open, which nothing but their stream can change: they are ended
+   * ("continued below"), and the run goes on with the message as its placeholder, its stream opening below. Undefined
+   * when the run cannot stream (the message is edited as before).
+   */
+  private resume(thread: ThreadKey, messageId: string, view: Extract<View, { kind: 'progress' }>): Promise<RunStream | undefined> | undefined {
+    const recipient = this.requesters.get(thread) ?? view.requester;
+    if (this.shown.has(messageId) || !this.streams.available(parseThreadKey(thread).team) || !recipient) return undefined;
+    let resumed = this.resuming.get(messageId);
+    if (!resumed) {
+      this.noteRequester(thread, recipient);
+      resumed = untaggedBotMessages(this.web, this.log, thread, messageId).then((after) => this.streams.openLater(thread, view, recipient, messageId, [messageId, ...after]));
+      // Once opened, the run is found by its id; until then every update waits for the same one.
+      void resumed.finally(() => this.resuming.delete(messageId));
+      this.resuming.set(messageId, resumed);
+    }
+    return resumed;
   }
 
   /** Streaming stopped working for a run: its progress goes on in a posted message, edited as before. */

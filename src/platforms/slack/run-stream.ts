@@ -1,20 +1,14 @@
-import type { AnyChunk, KnownBlock } from '@slack/types';
+import type { KnownBlock } from '@slack/types';
 import type { ThreadKey } from '../../core/ports/chat.js';
 import { STREAMING_UNAVAILABLE, type SlackFailure } from './errors.js';
 import { MILESTONE, URGENT, type StreamCall } from './stream-call.js';
 import { StreamChain, type Segment } from './stream-chain.js';
 import type { StreamSettings } from './stream-settings.js';
 import { StreamText } from './stream-text.js';
+import { streamDiff, type Diff } from './stream-diff.js';
 import { finalBlocks, planTitle, streamContent, type ProgressView, type StreamContent } from './stream-view.js';
 import { parseThreadKey } from './thread-key.js';
-
-interface Diff {
-  chunks: AnyChunk[];
-  milestone: boolean;
-  /** The content does not fit in the current message: roll over first. */
-  overflow: boolean;
-  record(now: number): void;
-}
+import { strings } from '../../core/i18n.js';
 
 /**
  * One run's progress as a chain of streamed messages. The core knows only the first message's ts (`id`); the chain
@@ -37,6 +31,8 @@ export class RunStream {
    * progress until the stream opens, then stays as the run's header. Its ts is the id the core keeps.
    */
   placeholder: string | undefined;
+  /** Streams a process before this one may have left open (after a restart): ended before anything else. */
+  stale: string[] = [];
   lastVisibleAt: number;
   readonly text = new StreamText();
   private view: ProgressView;
@@ -103,6 +99,7 @@ export class RunStream {
   plan(now: number): StreamCall | { wakeAt?: number } {
     if (this.inFlight || this.idle) return {};
     if (now < this.retryAt) return { wakeAt: this.retryAt };
+    if (this.stale[0]) return this.closeStaleCall(this.stale[0]);
     const seg = this.chain.current();
     const title = planTitle(this.view, now);
     const content = this.currentContent();
@@ -131,6 +128,8 @@ export class RunStream {
   refused(call: StreamCall, failure: SlackFailure, now: number): 'stopped' | 'degrade' | 'unsupported' | undefined {
     const code = failure.code ?? '';
     const seg = this.chain.current();
+    // Not a stream, or not streaming any more: nothing to end.
+    if (call.kind === 'close') return void (this.stale = this.stale.filter((ts) => ts !== call.args.ts));
     if (call.kind === 'open') {
       // With a placeholder the run goes on in it as an edited message; without, the post falls back to one.
       if (this.placeholder) return this.degrade(STREAMING_UNAVAILABLE.has(code) ? 'unsupported' : undefined);
@@ -246,6 +245,16 @@ export class RunStream {
     return this.chain.rollCall(seg, parseThreadKey(this.thread).channel, this.view.lang);
   }
 
+  private closeStaleCall(ts: string): StreamCall {
+    return {
+      method: 'chat.stopStream',
+      kind: 'close',
+      score: URGENT,
+      args: { channel: parseThreadKey(this.thread).channel, ts, chunks: [{ type: 'plan_update', title: strings(this.view.lang).restartedBelow }] },
+      accepted: () => (this.stale = this.stale.filter((x) => x !== ts)),
+    };
+  }
+
   private finalCall(seg: Segment): StreamCall {
     const blocks: KnownBlock[] = finalBlocks(this.view, this.thread);
     return {
@@ -265,36 +274,11 @@ export class RunStream {
     };
   }
 
-  /** What the segment must be sent to show `content`: changed tasks, the plan title, report text that fits in `room`. */
+  /** What the segment (or a `fresh` one) must be sent to show `content`, within `room`. */
   private diff(content: StreamContent, title: string, room: number, fresh: boolean): Diff {
-    const tasks = this.chain.diff(content, title, fresh);
-    const chunks = tasks.chunks;
-    let { milestone, size } = tasks;
-    let overflow = !fresh && size > room;
-    const next = overflow ? undefined : this.text.next(room - size - 2, this.chain.maxChars - 2);
-    const textSent = typeof next === 'object' ? next.sent : this.text.sent;
-    if (typeof next === 'object') {
-      // Each piece ends with its paragraph break: Slack may drop whitespace at the start of an appended chunk.
-      chunks.push({ type: 'markdown_text', text: `${next.piece}\n\n` });
-      size += next.piece.length + 2;
-      milestone = true;
-    } else if (next === 'later' && !fresh) {
-      overflow = true;
-    } else if (next === 'later') {
-      // Not even a fresh message has room for the next block beside the tasks it carries: rolling on would only
-      // post empty messages. The report parts carry the rest of the text.
-      this.text.freeze();
-    }
-    return {
-      chunks,
-      milestone,
-      overflow,
-      record: (now) => {
-        tasks.record(size);
-        this.text.advance(textSent, this.chain.segments.at(-1)?.ts);
-        this.lastVisibleAt = now;
-        this.failures = 0;
-      },
-    };
+    return streamDiff(this.chain, this.text, content, title, room, fresh, (now) => {
+      this.lastVisibleAt = now;
+      this.failures = 0;
+    });
   }
 }

@@ -5,7 +5,8 @@ export const URGENT = 3_600_000;
 /** Score bonus of a milestone (a new task, a status or phase change) over an update that only moves the clock. */
 export const MILESTONE = 10_000;
 
-export type CallKind = 'open' | 'start' | 'append' | 'roll' | 'final';
+/** `close`: ending a stream a process before this one left open. */
+export type CallKind = 'open' | 'start' | 'append' | 'roll' | 'final' | 'close';
 
 export interface StreamCall {
   method: StreamMethod;

@@ -14,7 +14,7 @@ export interface StreamSettings {
   deliverTimeoutMs: number;
   /**
    * The longest a streamed run should go without a visible update. The workspace's append budget keeps only so many
-   * streams that fresh (90 a minute at 9.5 s: 14); a run beyond them shows its progress in an edited message, which
+   * streams that fresh (94 a minute at 9.6 s: 15); a run beyond them shows its progress in an edited message, which
    * chat.update's own budget keeps fresh, until a stream ends and its stream can open.
    */
   freshMs: number;
@@ -22,4 +22,4 @@ export interface StreamSettings {
   maxStreams?: number;
 }
 
-export const DEFAULT_STREAM_SETTINGS: StreamSettings = { lifetimeMs: 240_000, maxSegmentChars: 10_000, tickMs: 5_000, maxSegments: 60, deliverTimeoutMs: 60_000, freshMs: 9_500 };
+export const DEFAULT_STREAM_SETTINGS: StreamSettings = { lifetimeMs: 240_000, maxSegmentChars: 10_000, tickMs: 5_000, maxSegments: 60, deliverTimeoutMs: 60_000, freshMs: 9_600 };

@@ -2,7 +2,7 @@ import type { WebClient } from '@slack/web-api';
 import { PlatformStats, type ThreadKey } from '../../core/ports/chat.js';
 import type { Logger } from '../../core/ports/logger.js';
 import { Drain } from '../drain.js';
-import { DEFAULT_STREAM_BUDGETS, TokenBucket, type MethodBudget, type StreamMethod } from './budget.js';
+import { StreamBudgets, type MethodBudget, type StreamMethod } from './budget.js';
 import { slackFailure } from './errors.js';
 import { RunStream } from './run-stream.js';
 import type { StreamCall } from './stream-call.js';
@@ -10,8 +10,6 @@ import { DEFAULT_STREAM_SETTINGS, type StreamSettings } from './stream-settings.
 import type { ProgressView } from './stream-view.js';
 import type { SharedBudget } from '../shared-budget.js';
 
-/** The longest a call waits for the cluster's budget before it goes anyway (a 429 is then handled as ever). */
-const SHARED_WAIT_MS = 60_000;
 /** The longest a delivery waits for a run's call in flight: beyond the stream client's own timeout (10 s). */
 const SETTLE_MS = 12_000;
 
@@ -31,10 +29,9 @@ export class SlackStreams {
   private readonly active = new Set<RunStream>();
   private readonly byId = new Map<string, RunStream>();
   private readonly byThread = new Map<ThreadKey, RunStream>();
-  private readonly buckets = new Map<string, TokenBucket>();
   /** Workspaces that answered that they cannot stream: today's edited message there. */
   private readonly unavailable = new Set<string>();
-  private readonly budgets: Record<StreamMethod, MethodBudget>;
+  private readonly budgets: StreamBudgets;
   private timer: NodeJS.Timeout | undefined;
   private wakeAt = Number.POSITIVE_INFINITY;
   private readonly drain = new Drain();
@@ -54,9 +51,9 @@ export class SlackStreams {
     private readonly stats: PlatformStats,
     budgets: Partial<Record<StreamMethod, MethodBudget>> = {},
     settings: Partial<StreamSettings> = {},
-    private readonly shared?: SharedBudget,
+    shared?: SharedBudget,
   ) {
-    this.budgets = { ...DEFAULT_STREAM_BUDGETS, ...budgets };
+    this.budgets = new StreamBudgets(budgets, shared);
     this.settings = { ...DEFAULT_STREAM_SETTINGS, ...settings };
   }
 
@@ -77,21 +74,23 @@ export class SlackStreams {
       if (run.state === 'opening' || run.state === 'live') occupied++;
       if (run.state === 'opening' || (run.state === 'live' && !run.inFlight && run.chain.segments.at(-1)?.open === false)) waiting++;
     }
-    return occupied < this.capacity() && this.bucket(team, 'chat.startStream').available(Date.now()) > waiting;
+    return occupied < this.capacity() && this.budgets.bucket(team, 'chat.startStream').available(Date.now()) > waiting;
   }
 
   /** Runs that may stream at once in one workspace (see StreamSettings.freshMs). */
   capacity(): number {
-    return this.settings.maxStreams ?? Math.max(1, Math.floor((this.budgets['chat.appendStream'].perMinute * this.settings.freshMs) / 60_000));
+    return this.settings.maxStreams ?? Math.max(1, Math.floor((this.budgets.limits['chat.appendStream'].perMinute * this.settings.freshMs) / 60_000));
   }
 
   /**
    * A run whose progress was posted as a plain message (`placeholder`, the id the core keeps) because no stream could
-   * be opened at once: its stream opens when the budget allows, and the platform is told (`onOpened`).
+   * be opened at once: its stream opens when the budget allows, and the platform is told (`onOpened`). `stale`: messages
+   * of a process before this one, perhaps streams still open (the placeholder among them): they are ended first.
    */
-  openLater(thread: ThreadKey, view: ProgressView, recipient: string, placeholder: string): RunStream {
+  openLater(thread: ThreadKey, view: ProgressView, recipient: string, placeholder: string, stale: string[] = []): RunStream {
     const run = new RunStream(thread, recipient, view, this.settings, Date.now());
     run.placeholder = placeholder;
+    run.stale = stale;
     run.id = placeholder;
     run.opened = () => this.onOpened?.(run);
     this.byId.set(placeholder, run);
@@ -102,9 +101,10 @@ export class SlackStreams {
     return run;
   }
 
-  /** Opens a run's stream with its first view; its ts, or undefined when streaming cannot be used for it. */
-  async open(thread: ThreadKey, view: ProgressView, recipient: string | undefined): Promise<string | undefined> {
+  /** Opens a run's stream with its first view (after ending `stale` ones); its ts, or undefined when streaming cannot be used for it. */
+  async open(thread: ThreadKey, view: ProgressView, recipient: string | undefined, stale: string[] = []): Promise<string | undefined> {
     const run = new RunStream(thread, recipient, view, this.settings, Date.now());
+    run.stale = stale;
     const opened = new Promise<string | undefined>((resolve) => (run.opened = resolve));
     this.active.add(run);
     this.kick();
@@ -136,25 +136,15 @@ export class SlackStreams {
 
   update(run: RunStream, view: ProgressView, final: boolean): void {
     run.setView(view, final);
-    if (final) this.stayInPlaceholder(run);
     if (!run.idle) this.active.add(run);
     this.kick();
   }
 
   /** Shows the report through the run's stream up to `end` of `full`; false when it could not (post the part instead). */
   async deliver(run: RunStream, full: string, end: number): Promise<boolean> {
-    this.stayInPlaceholder(run);
     const done = run.deliver(full, end, this.settings.deliverTimeoutMs);
     this.kick();
     return done;
-  }
-
-  /**
-   * A run still shown in its placeholder when its report comes (or it ends) stays there: a stream opened now would
-   * only repeat what the placeholder showed, and the report would wait for it.
-   */
-  private stayInPlaceholder(run: RunStream): void {
-    if (run.state === 'opening' && run.placeholder && !run.inFlight && run.abandon() === 'degrade') this.onDegraded?.(run);
   }
 
   /**
@@ -217,19 +207,15 @@ export class SlackStreams {
     }, Math.max(0, at - Date.now()));
   }
 
-  private bucket(team: string, method: StreamMethod): TokenBucket {
-    const key = `${team}:${method}`;
-    let b = this.buckets.get(key);
-    if (!b) this.buckets.set(key, (b = new TokenBucket(this.budgets[method])));
-    return b;
-  }
-
   private pump(): void {
     const now = Date.now();
     let wake = Number.POSITIVE_INFINITY;
     const calls: [RunStream, StreamCall][] = [];
     for (const run of this.active) {
-      if (run.state === 'opening' && !run.inFlight && this.unavailable.has(run.team) && run.abandon() === 'degrade') this.onDegraded?.(run);
+      // Not opened yet, and the workspace turned out not to stream; or a run still shown in its placeholder when its
+      // report comes or it ends: it stays there (a stream opened now would only repeat it, and the report wait for it).
+      const stays = this.unavailable.has(run.team) || (run.placeholder !== undefined && run.stale.length === 0 && (run.finishing || run.text.waiting));
+      if (run.state === 'opening' && !run.inFlight && stays && run.abandon() === 'degrade') this.onDegraded?.(run);
       if (run.idle && !run.inFlight) {
         this.active.delete(run);
         continue;
@@ -248,7 +234,7 @@ export class SlackStreams {
       // A run shown in its placeholder opens its stream once a stream in the workspace has ended (longest wait first).
       const gated = call.kind === 'open' && run.placeholder !== undefined;
       if (gated && (streaming.get(run.team) ?? 0) >= this.capacity()) continue;
-      const bucket = this.bucket(run.team, call.method);
+      const bucket = this.budgets.bucket(run.team, call.method);
       if (!bucket.take(now)) {
         wake = Math.min(wake, bucket.readyAt(now));
         continue;
@@ -263,11 +249,8 @@ export class SlackStreams {
   private async send(run: RunStream, call: StreamCall): Promise<void> {
     run.inFlight = true;
     try {
-      if (this.shared?.shared) {
-        const { perMinute, burst } = this.budgets[call.method];
-        // Stopped while it waited: the call is not made (a stopping process leaves the rest to the others).
-        if (!(await this.shared.acquire(`slack:${run.team}:${call.method}`, perMinute, burst, SHARED_WAIT_MS, () => this.stopped))) return;
-      }
+      // Stopped while it waited for the cluster's budget: the call is not made (the others take over).
+      if (!(await this.budgets.acquireShared(run.team, call.method, () => this.stopped))) return;
       const res = (await this.client.apiCall(call.method, call.args)) as { ts?: string };
       call.accepted(res.ts, Date.now());
     } catch (err) {
@@ -285,8 +268,7 @@ export class SlackStreams {
     const failure = slackFailure(err);
     if (failure.rateLimited) {
       this.stats.rateLimited++;
-      this.bucket(run.team, call.method).pause(Date.now(), failure.retryAfter ?? 1);
-      this.shared?.pause(`slack:${run.team}:${call.method}`, Math.max(1, failure.retryAfter ?? 1) * 1000);
+      this.budgets.limited(run.team, call.method, failure.retryAfter ?? 1);
       return;
     }
     const outcome = run.refused(call, failure, Date.now());

@@ -1,0 +1,29 @@
+import type { WebClient } from '@slack/web-api';
+import type { ThreadKey } from '../../core/ports/chat.js';
+import type { Logger } from '../../core/ports/logger.js';
+import { slackFailure } from './errors.js';
+import { POST_EVENT } from './report-delivery.js';
+import { parseThreadKey } from './thread-key.js';
+
+/** The most messages one restart ends per thread (each end is a Tier 2 call). */
+const MAX_STALE = 10;
+
+/**
+ * The bot's messages in the thread that may be streams a process before this one left open: untagged (a stream has no
+ * metadata until it is stopped; the bot's tagged posts are not streams), after `after` when given, the newest
+ * `MAX_STALE`. Ending one that is not streaming is only refused, so a notice among them costs one call. Empty when
+ * the thread cannot be read (the history scopes, as for finding a tagged post).
+ */
+export async function untaggedBotMessages(web: WebClient, log: Logger, thread: ThreadKey, after?: string): Promise<string[]> {
+  const { channel, threadTs } = parseThreadKey(thread);
+  try {
+    const res = await web.conversations.replies({ channel, ts: threadTs, include_all_metadata: true, limit: 200, ...(after ? { oldest: after, inclusive: false } : {}) });
+    return (res.messages ?? [])
+      .filter((m) => m.bot_id && m.ts && m.ts !== threadTs && m.ts !== after && (m as { metadata?: { event_type?: string } }).metadata?.event_type !== POST_EVENT)
+      .map((m) => m.ts!)
+      .slice(-MAX_STALE);
+  } catch (err) {
+    log.info({ thread, error: slackFailure(err).code }, 'could not look for streams left open before a restart');
+    return [];
+  }
+}
