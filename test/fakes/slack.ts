@@ -469,6 +469,9 @@ export class FakeSlack {
           ts: m.ts,
           thread_ts: m.thread_ts,
           text: m.text,
+          // Streamed messages say whether they still stream (`streaming_state`, as @slack/web-api types the stopped
+          // message; how conversations.replies shows it is not documented).
+          ...(m.stream ? { streaming_state: this.streamState(m.stream) === 'streaming' ? 'in_progress' : 'completed' } : {}),
           ...(withMeta && m.metadata ? { metadata: m.metadata } : {}),
         }));
         return { body: { ok: true, messages: replies, has_more: false } };
@@ -481,8 +484,9 @@ export class FakeSlack {
       case 'chat.update': {
         const m = this.messages.get(`${a.channel}:${a.ts}`);
         if (!m) return { body: { ok: false, error: 'message_not_found' } };
-        // A message still streaming changes only through the stream (an assumption; Slack does not say).
-        if (m.stream && this.streamState(m.stream) === 'streaming') return { body: { ok: false, error: 'cant_update_message' } };
+        // A message still streaming changes only through the stream (chat.update's method reference lists
+        // `streaming_state_conflict`: "The message is currently streaming text and cannot be edited.").
+        if (m.stream && this.streamState(m.stream) === 'streaming') return { body: { ok: false, error: 'streaming_state_conflict' } };
         const problem = validateMessage(a);
         if (problem) return { body: { ok: false, error: problem } };
         m.text = String(a.text ?? '');

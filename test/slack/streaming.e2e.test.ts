@@ -226,6 +226,8 @@ describe('Slack streamed progress (chat.startStream / appendStream / stopStream)
   it('beyond the streams the append budget keeps fresh, runs show an edited message and stream once a stream ends', async () => {
     // Two streams at once in this workspace (the production budget keeps 14 moving every 9.5 s).
     w = await slackWorld({ SKIP_CLARIFICATION: 'true' }, { streaming: true, frameDelayMs: 12, stream: { maxStreams: 2 } });
+    // The placeholders are edited under the test's fast budget, far above Tier 3: lifted like the stream tiers.
+    w.slack.limits['chat.update'] = { max: 100_000, windowMs: 60_000 };
     const early = [0, 1].map((i) => ({ ts: nextTs(), channel: `C${i + 40}` }));
     const late = [2, 3, 4].map((i) => ({ ts: nextTs(), channel: `C${i + 40}` }));
     const mention = ({ ts, channel }: { ts: string; channel: string }, i: number) => w.slack.sendEvent(w.endpoint, mentionEvent(`topic ${i}`, { ts, channel, user: `U${i}` }));
