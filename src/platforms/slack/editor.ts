@@ -36,8 +36,9 @@ interface Pending {
  * Edits messages within one workspace's chat.update budget, shared by all runs at once. The latest content
  * of a message replaces any edit of it still waiting (coalescing); the longest-waiting goes first, urgent ones 5 s
  * ahead; a final edit is retried until delivered. It uses its own WebClient that rejects rate-limited calls instead
- * of pausing, so a 429 here never stalls the other Slack calls. With a shared budget (several processes), each edit also takes a
- * token from the cluster-wide bucket `slack:<team>:chat.update` with the same limits, waiting for it if need be.
+ * of pausing, so a 429 here never stalls the other Slack calls. With a shared budget (several processes), each edit
+ * also takes a token from the cluster-wide bucket `slack:<team>:chat.update` with the same limits, waiting for it if
+ * need be.
  */
 export class SlackEditor {
   private readonly pending = new Map<string, Pending>();
