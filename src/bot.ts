@@ -10,8 +10,6 @@ import type { Platform } from './core/ports/chat.js';
 import { budgetSettings, createBackend, followupSettings } from './backend.js';
 import type { ResearchBackend } from './core/ports/research.js';
 import { SqliteStore } from './store/sqlite.js';
-import { RedisStore } from './store/redis.js';
-import { createCluster } from './cluster.js';
 import type { ThreadStore } from './core/ports/store.js';
 import { WebPages } from './platforms/web/pages.js';
 
@@ -38,9 +36,10 @@ export interface Bot {
 /** Composition root: config → store → backend → engine → platforms → HTTP server, then recovery. */
 export async function startBot(config: Config, opts: BotOptions = {}): Promise<Bot> {
   const log = opts.logger ?? silentLogger;
-  const redis = config.redisUrl ? new RedisStore(config.redisUrl, { log }) : undefined;
+  // The cluster's modules (ioredis, BullMQ: tens of MB) are loaded only with a Redis STORE_URL.
+  const redis = config.redisUrl ? new (await import('./store/redis.js')).RedisStore(config.redisUrl, { log }) : undefined;
   const store: ThreadStore = redis ?? new SqliteStore(config.storePath);
-  const cluster = redis && createCluster(redis, config.redisUrl!, log);
+  const cluster = redis && (await import('./cluster.js')).createCluster(redis, config.redisUrl!, log);
   let engine: Engine | undefined;
   const handle = (inbound: Parameters<Engine['handle']>[0]) => engine!.handle(inbound);
   // Each platform's SDK is loaded only when that platform is configured (Bolt or the Lark SDK alone is tens of MB).
