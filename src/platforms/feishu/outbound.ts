@@ -92,8 +92,9 @@ export class FeishuPlatform implements Platform {
     if (view.kind === 'progress' && this.cardkitFor(tenant)) {
       const live = new LiveProgress(thread, view);
       try {
-        // A tagged reply carries the tag's key: repeated after a restart, it hands back the message sent before.
-        const opened = await openProgress(this.api, root, live, this.cardOptions(tenant), this.log, uuidFor(thread, tag));
+        // A tagged reply carries the tag's key: repeated after a restart, it hands back the message sent before. A
+        // key of its own (not the patched card's), so what it hands back can only be a card entity of this tag.
+        const opened = await openProgress(this.api, root, live, this.cardOptions(tenant), this.log, uuidFor(thread, tag && `${tag}:cardkit`));
         if (opened.earlier !== undefined) {
           // That message's card is taken over (or the one this process drives already) and brought up to date.
           const found = this.live.get(opened.earlier) ?? this.adopt(thread, opened.earlier, view, opened.cardId);

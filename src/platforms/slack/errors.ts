@@ -18,3 +18,8 @@ export const PERMANENT_EDIT_ERRORS: ReadonlySet<string> = new Set(['message_not_
 
 /** What a workspace without message streaming answers (GovSlack, older plans, a token or scope that cannot stream). */
 export const STREAMING_UNAVAILABLE: ReadonlySet<string> = new Set(['unknown_method', 'feature_not_enabled', 'method_deprecated', 'missing_scope', 'not_allowed_token_type']);
+
+/** Slack may not have heard the call (no answer, a network or server error): the same call again, later. */
+export function transient(failure: SlackFailure): boolean {
+  return !failure.code || /^(slack_webapi_request_error|slack_webapi_http_error|internal_error|fatal_error|request_timeout|service_unavailable|ETIMEDOUT)$/.test(failure.code);
+}

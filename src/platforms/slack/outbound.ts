@@ -34,8 +34,6 @@ export class SlackPlatform implements Platform {
   /** Threads where "Research further" was pressed: their next run streams only the report's own text (see `noteFurther`). */
   private readonly furtherRounds = new Set<ThreadKey>();
   private readonly reports: SlackReportDelivery;
-  /** Runs taking over a progress message from before a restart, until their stream run is set up (see resume). */
-  private readonly resuming = new Map<string, Promise<RunStream | undefined>>();
   /** Streams a process before this one may have left open in a thread, found while looking for its progress post. */
   private readonly staleBefore = new Map<ThreadKey, string[]>();
   /** Permalinks already asked for, by `channel:ts`. */
@@ -61,6 +59,10 @@ export class SlackPlatform implements Platform {
     };
     this.streams.onDegraded = (run) => this.degrade(run);
     this.reports = new SlackReportDelivery(web, log, stats, this.streams, this.canvases);
+    this.streams.onPlaceholderFree = (run) => {
+      const view = run.latestView;
+      this.edit(run.thread, run.placeholder!, view, view.state !== 'researching' && view.state !== 'queued');
+    };
     this.streams.onOpened = (run) => {
       // The stream took over: the placeholder stays as the run's header, pointing at it. Not urgent: the run's progress
       // shows in its stream already, and runs still shown in their placeholders must not wait behind it.
@@ -129,6 +131,8 @@ export class SlackPlatform implements Platform {
     const found = await this.findTagged(thread, tag);
     if (!found && tag.startsWith('progress:') && this.streams.available(parseThreadKey(thread).team)) {
       this.staleBefore.set(thread, await untaggedBotMessages(this.web, this.log, thread));
+      // Taken by the post that follows; should none follow, the oldest are forgotten.
+      if (this.staleBefore.size > REQUESTERS_KEPT) this.staleBefore.delete(this.staleBefore.keys().next().value!);
     }
     return found;
   }
@@ -149,7 +153,7 @@ export class SlackPlatform implements Platform {
 
   async update(thread: ThreadKey, messageId: string, view: View, final: boolean): Promise<void> {
     this.status.notePhase(thread, view);
-    const run = view.kind === 'progress' ? (this.streams.get(messageId) ?? (await this.resume(thread, messageId, view))) : undefined;
+    const run = view.kind === 'progress' ? (this.streams.get(messageId) ?? this.resume(thread, messageId, view)) : undefined;
     if (run?.state === 'degraded') {
       const ts = await run.fallbackTs;
       if (ts) this.edit(thread, ts, view, final);
@@ -226,7 +230,8 @@ export class SlackPlatform implements Platform {
     // In a direct message the requester is the person the bot talks to; in a channel Slack requires the recipient.
     const recipient = this.requesters.get(thread) ?? view.requester;
     if (!this.streams.available(team) || !recipient || !channel) return undefined;
-    if (this.streams.canOpenNow(team)) return this.streams.open(thread, view, recipient, stale);
+    // Streams left open before a restart are ended first: meanwhile the progress shows in a posted message.
+    if (stale.length === 0 && this.streams.canOpenNow(team)) return this.streams.open(thread, view, recipient);
     const placeholder = await this.postView(thread, view, tag);
     this.streams.openLater(thread, view, recipient, placeholder, stale);
     return placeholder;
@@ -238,18 +243,14 @@ export class SlackPlatform implements Platform {
    * ("continued below"), and the run goes on with the message as its placeholder, its stream opening below. Undefined
    * when the run cannot stream (the message is edited as before).
    */
-  private resume(thread: ThreadKey, messageId: string, view: Extract<View, { kind: 'progress' }>): Promise<RunStream | undefined> | undefined {
+  private resume(thread: ThreadKey, messageId: string, view: Extract<View, { kind: 'progress' }>): RunStream | undefined {
     const recipient = this.requesters.get(thread) ?? view.requester;
     if (this.shown.has(messageId) || !this.streams.available(parseThreadKey(thread).team) || !recipient) return undefined;
-    let resumed = this.resuming.get(messageId);
-    if (!resumed) {
-      this.noteRequester(thread, recipient);
-      resumed = untaggedBotMessages(this.web, this.log, thread, messageId).then((after) => this.streams.openLater(thread, view, recipient, messageId, [messageId, ...after]));
-      // Once opened, the run is found by its id; until then every update waits for the same one.
-      void resumed.finally(() => this.resuming.delete(messageId));
-      this.resuming.set(messageId, resumed);
-    }
-    return resumed;
+    this.noteRequester(thread, recipient);
+    const run = this.streams.openLater(thread, view, recipient, messageId, [messageId]);
+    // The later messages of a rolled-over run may still stream too: ended once found (not waited for here).
+    void untaggedBotMessages(this.web, this.log, thread, messageId).then((after) => this.streams.addStale(run, after));
+    return run;
   }
 
   /** Streaming stopped working for a run: its progress goes on in a posted message, edited as before. */

@@ -1,6 +1,6 @@
 import type { KnownBlock } from '@slack/types';
 import type { ThreadKey } from '../../core/ports/chat.js';
-import { STREAMING_UNAVAILABLE, type SlackFailure } from './errors.js';
+import { STREAMING_UNAVAILABLE, transient, type SlackFailure } from './errors.js';
 import { MILESTONE, URGENT, type StreamCall } from './stream-call.js';
 import { StreamChain, type Segment } from './stream-chain.js';
 import type { StreamSettings } from './stream-settings.js';
@@ -8,6 +8,7 @@ import { StreamText } from './stream-text.js';
 import { streamDiff, type Diff } from './stream-diff.js';
 import { finalBlocks, planTitle, streamContent, type ProgressView, type StreamContent } from './stream-view.js';
 import { parseThreadKey } from './thread-key.js';
+import { Drain } from '../drain.js';
 import { strings } from '../../core/i18n.js';
 
 /**
@@ -22,6 +23,8 @@ export class RunStream {
   readonly chain: StreamChain;
   state: 'opening' | 'live' | 'stopped' | 'degraded' | 'done' | 'failed' = 'opening';
   inFlight = false;
+  /** Who waits for the call in flight to be answered. */
+  readonly answered = new Drain();
   /** Resolves the first startStream: its ts, or undefined when the stream could not be opened. */
   opened: ((ts: string | undefined) => void) | undefined;
   /** The message that replaced the stream when streaming stopped working. */
@@ -33,6 +36,8 @@ export class RunStream {
   placeholder: string | undefined;
   /** Streams a process before this one may have left open (after a restart): ended before anything else. */
   stale: string[] = [];
+  /** One of them is ended (or turned out not to stream). */
+  closedStale: ((ts: string) => void) | undefined;
   lastVisibleAt: number;
   readonly text = new StreamText();
   private view: ProgressView;
@@ -128,8 +133,13 @@ export class RunStream {
   refused(call: StreamCall, failure: SlackFailure, now: number): 'stopped' | 'degrade' | 'unsupported' | undefined {
     const code = failure.code ?? '';
     const seg = this.chain.current();
-    // Not a stream, or not streaming any more: nothing to end.
-    if (call.kind === 'close') return void (this.stale = this.stale.filter((ts) => ts !== call.args.ts));
+    if (call.kind === 'close') {
+      // Slack may not have heard it: asked again a few times. Else not a stream, or not streaming any more.
+      if (transient(failure) && this.failures < 5) return void (this.retryAt = now + Math.min(30_000, 500 * 2 ** ++this.failures));
+      this.stale = this.stale.filter((ts) => ts !== call.args.ts);
+      this.closedStale?.(String(call.args.ts));
+      return undefined;
+    }
     if (call.kind === 'open') {
       // With a placeholder the run goes on in it as an edited message; without, the post falls back to one.
       if (this.placeholder) return this.degrade(STREAMING_UNAVAILABLE.has(code) ? 'unsupported' : undefined);
@@ -162,7 +172,7 @@ export class RunStream {
       }
       return this.degrade(undefined);
     }
-    if (!failure.code || /^(slack_webapi_request_error|slack_webapi_http_error|internal_error|fatal_error|request_timeout|service_unavailable|ETIMEDOUT)$/.test(code)) {
+    if (transient(failure)) {
       // Transient: the same call again, later.
       this.failures++;
       if (this.failures > 5) return this.degrade(undefined);
@@ -251,7 +261,11 @@ export class RunStream {
       kind: 'close',
       score: URGENT,
       args: { channel: parseThreadKey(this.thread).channel, ts, chunks: [{ type: 'plan_update', title: strings(this.view.lang).restartedBelow }] },
-      accepted: () => (this.stale = this.stale.filter((x) => x !== ts)),
+      accepted: () => {
+        this.stale = this.stale.filter((x) => x !== ts);
+        this.failures = 0;
+        this.closedStale?.(ts);
+      },
     };
   }
 
@@ -282,3 +296,4 @@ export class RunStream {
     });
   }
 }
+

@@ -15,6 +15,8 @@ interface StreamedReply {
 
 /** The most messages one restart ends per thread (each end is a Tier 2 call). */
 const MAX_STALE = 10;
+/** Pages of replies read (200 each, oldest first): the newest are the likeliest to stream. */
+const MAX_PAGES = 5;
 
 /**
  * The bot's messages in the thread that may be streams a process before this one left open: untagged (a stream has no
@@ -25,8 +27,14 @@ const MAX_STALE = 10;
 export async function untaggedBotMessages(web: WebClient, log: Logger, thread: ThreadKey, after?: string): Promise<string[]> {
   const { channel, threadTs } = parseThreadKey(thread);
   try {
-    const res = await web.conversations.replies({ channel, ts: threadTs, include_all_metadata: true, limit: 200, ...(after ? { oldest: after, inclusive: false } : {}) });
-    return ((res.messages as StreamedReply[] | undefined) ?? [])
+    const messages: StreamedReply[] = [];
+    for (let page = 0, cursor: string | undefined; page < MAX_PAGES; page++) {
+      const res = await web.conversations.replies({ channel, ts: threadTs, include_all_metadata: true, limit: 200, cursor, ...(after ? { oldest: after, inclusive: false } : {}) });
+      messages.push(...((res.messages as StreamedReply[] | undefined) ?? []));
+      cursor = res.response_metadata?.next_cursor || undefined;
+      if (!cursor) break;
+    }
+    return messages
       .filter((m) => m.bot_id && m.ts && m.ts !== threadTs && m.ts !== after && m.metadata?.event_type !== POST_EVENT)
       // A message that says it no longer streams is left alone; one that says nothing may still be a stream.
       .filter((m) => m.streaming_state === undefined || m.streaming_state === 'in_progress')

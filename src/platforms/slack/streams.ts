@@ -35,8 +35,6 @@ export class SlackStreams {
   private timer: NodeJS.Timeout | undefined;
   private wakeAt = Number.POSITIVE_INFINITY;
   private readonly drain = new Drain();
-  /** Who waits for a run's call in flight to be answered. */
-  private readonly settling = new Map<RunStream, (() => void)[]>();
   private stopped = false;
   /** The person pressed Stop on a run's stream. */
   onStopped: ((run: RunStream) => void) | undefined;
@@ -44,6 +42,8 @@ export class SlackStreams {
   onDegraded: ((run: RunStream) => void) | undefined;
   /** A run that started with a placeholder message now streams. */
   onOpened: ((run: RunStream) => void) | undefined;
+  /** A run's placeholder (a stream from before a restart) is ended: it can be edited. */
+  onPlaceholderFree: ((run: RunStream) => void) | undefined;
 
   constructor(
     private readonly client: WebClient,
@@ -90,7 +90,9 @@ export class SlackStreams {
   openLater(thread: ThreadKey, view: ProgressView, recipient: string, placeholder: string, stale: string[] = []): RunStream {
     const run = new RunStream(thread, recipient, view, this.settings, Date.now());
     run.placeholder = placeholder;
-    run.stale = stale;
+    run.stale = [...stale];
+    // Its own stream ended, the placeholder can show the progress while the run waits for a fresh one.
+    run.closedStale = (ts) => ts === placeholder && run.state === 'opening' && this.onPlaceholderFree?.(run);
     run.id = placeholder;
     run.opened = () => this.onOpened?.(run);
     this.byId.set(placeholder, run);
@@ -101,10 +103,16 @@ export class SlackStreams {
     return run;
   }
 
-  /** Opens a run's stream with its first view (after ending `stale` ones); its ts, or undefined when streaming cannot be used for it. */
-  async open(thread: ThreadKey, view: ProgressView, recipient: string | undefined, stale: string[] = []): Promise<string | undefined> {
+  /** More messages `run` is to end first (found after it was set up). */
+  addStale(run: RunStream, stale: string[]): void {
+    for (const ts of stale) if (!run.stale.includes(ts)) run.stale.push(ts);
+    if (stale.length > 0 && !run.idle) this.active.add(run);
+    this.kick();
+  }
+
+  /** Opens a run's stream with its first view; its ts, or undefined when streaming cannot be used for it. */
+  async open(thread: ThreadKey, view: ProgressView, recipient: string | undefined): Promise<string | undefined> {
     const run = new RunStream(thread, recipient, view, this.settings, Date.now());
-    run.stale = stale;
     const opened = new Promise<string | undefined>((resolve) => (run.opened = resolve));
     this.active.add(run);
     this.kick();
@@ -152,17 +160,7 @@ export class SlackStreams {
    * `timeoutMs`: what the stream shows is then known, up to a call whose answer was lost.
    */
   settled(run: RunStream, timeoutMs = SETTLE_MS): Promise<void> {
-    if (!run.inFlight) return Promise.resolve();
-    return new Promise((resolve) => {
-      const timer = setTimeout(resolve, timeoutMs);
-      timer.unref();
-      const waiting = this.settling.get(run) ?? [];
-      waiting.push(() => {
-        clearTimeout(timer);
-        resolve();
-      });
-      this.settling.set(run, waiting);
-    });
+    return run.answered.wait(!run.inFlight, timeoutMs);
   }
 
   /** Resolves once no stream has anything left to send, or after `timeoutMs`. */
@@ -251,14 +249,15 @@ export class SlackStreams {
     try {
       // Stopped while it waited for the cluster's budget: the call is not made (the others take over).
       if (!(await this.budgets.acquireShared(run.team, call.method, () => this.stopped))) return;
+      // Report text whose part was posted while the call waited for the cluster's budget: planned again without it.
+      if (run.text.frozen && (call.args.chunks as { type: string }[] | undefined)?.some((c) => c.type === 'markdown_text')) return;
       const res = (await this.client.apiCall(call.method, call.args)) as { ts?: string };
       call.accepted(res.ts, Date.now());
     } catch (err) {
       this.refused(run, call, err);
     } finally {
       run.inFlight = false;
-      for (const settled of this.settling.get(run) ?? []) settled();
-      this.settling.delete(run);
+      run.answered.settled();
       if (run.idle) this.active.delete(run);
       this.kick();
     }
@@ -282,7 +281,7 @@ export class SlackStreams {
     if ((outcome === 'degrade' || outcome === 'unsupported') && (call.kind !== 'open' || run.placeholder)) this.onDegraded?.(run);
   }
 
-  /** Forgets finished runs beyond the most recent ones (a late update of a forgotten one becomes an edit). */
+  /** Forgets finished runs beyond the most recent ones (a late update of a forgotten one is taken over as after a restart). */
   private trim(): void {
     if (this.byId.size <= 1000) return;
     for (const [id, run] of this.byId) {
