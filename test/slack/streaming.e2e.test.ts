@@ -259,4 +259,28 @@ describe('Slack streamed progress (chat.startStream / appendStream / stopStream)
     expect(spans.slice(2).some(([start]) => start >= earlyEnd)).toBe(true);
     expect(w.slack.rateLimited).toEqual({});
   }, 90_000);
+
+  it('a stream from before a restart is ended, and while the run waits for a stream slot its progress shows in that message', async () => {
+    // One stream at a time: run A holds it while B (a message of a process before this one) waits.
+    w = await slackWorld({ SKIP_CLARIFICATION: 'true' }, { streaming: true, frameDelayMs: 30, stream: { maxStreams: 1 } });
+    const a = nextTs();
+    await w.slack.sendEvent(w.endpoint, mentionEvent('topic A', { ts: a }));
+    await expect.poll(() => w.slack.streams('C1', a).length).toBe(1);
+    // B's stream, started by the earlier process and left open.
+    const b = nextTs();
+    const started = (await (await fetch(`${w.slack.apiUrl}chat.startStream`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${w.slack.botToken}`, 'content-type': 'application/json' },
+      body: JSON.stringify({ channel: 'C2', thread_ts: b, recipient_user_id: 'U2', recipient_team_id: 'T1', chunks: [{ type: 'plan_update', title: 'Searching…' }] }),
+    })).json()) as { ts: string };
+    const view = { kind: 'progress' as const, lang: 'en' as const, topic: 'topic B', state: 'researching' as const, requester: 'U2' };
+    await w.bot.slack!.platform.update(`slack:T1:C2:${b}`, started.ts, view, false);
+    const old = () => w.slack.messages.get(`C2:${started.ts}`)!;
+    await expect.poll(() => old().stream!.state).toBe('stopped');
+    expect(old().stream!.title).toMatch(/Interrupted by a restart · continued below/);
+    // A still streams, so B shows its progress by edits of that message meanwhile.
+    const progressEdit = (text: string) => /topic B/.test(text) && !/report below/.test(text);
+    await expect.poll(() => w.slack.calls.some((c) => c.ok && c.method === 'chat.update' && c.args.ts === started.ts && progressEdit(String(c.args.text)))).toBe(true);
+    expect(w.slack.streams('C1', a).at(-1)!.stream!.state).toBe('streaming');
+  }, 40_000);
 });
