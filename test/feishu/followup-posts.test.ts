@@ -1,25 +1,15 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { strings } from '../../src/core/i18n.js';
 import type { View } from '../../src/core/ports/chat.js';
-import { silentLogger } from '../../src/core/ports/logger.js';
 import { buildReport } from '../../src/core/report.js';
-import { FeishuApi } from '../../src/platforms/feishu/api.js';
-import { FeishuPlatform } from '../../src/platforms/feishu/outbound.js';
-import { CardPatcher } from '../../src/platforms/feishu/patcher.js';
-import { threadKey } from '../../src/platforms/feishu/thread-key.js';
 import { defaultReferences, sampleReport } from '../fakes/dashscope-script.js';
-import { APP_ID, APP_SECRET, FakeFeishu, markdownOf, TENANT } from '../fakes/feishu.js';
+import { markdownOf } from '../fakes/feishu.js';
+import { platformHarness } from './platform-harness.js';
 
 /** The platform driven as the core drives it: follow-up answers posted and edited, report parts posted with their ids. */
 describe('Feishu follow-up answers and report parts, as the core drives them', () => {
-  let feishu: FakeFeishu;
-  let api: FeishuApi;
-  const platforms: FeishuPlatform[] = [];
-  const platform = (cardkit = true) => {
-    const p = new FeishuPlatform(api, new CardPatcher(api, silentLogger, 50), silentLogger, { enabled: cardkit, opIntervalMs: 150 });
-    platforms.push(p);
-    return p;
-  };
+  const h = platformHarness();
+  const platform = (cardkit = true) => h.platform({ cardkit: { enabled: cardkit }, patchMs: 50 });
   const t = strings('en').followup;
   const answer = (state: 'thinking' | 'writing' | 'done', text: string): View => ({
     kind: 'followup',
@@ -30,16 +20,7 @@ describe('Feishu follow-up answers and report parts, as the core drives them', (
     text,
     ...(state === 'done' ? { footer: t.footer('qwen-plus', 900, '¥0.01') } : {}),
   });
-  const newThread = () => threadKey({ tenant: TENANT, chat: 'oc_group', root: (feishu.userMessage({ text: 'topic', mentionBot: true }).event as { message: { message_id: string } }).message.message_id });
-
-  beforeEach(async () => {
-    feishu = await new FakeFeishu().start();
-    api = new FeishuApi({ appId: APP_ID, appSecret: APP_SECRET, domain: feishu.url }, silentLogger);
-  });
-  afterEach(async () => {
-    for (const p of platforms.splice(0)) p.stop();
-    await feishu.close();
-  });
+  const newThread = () => h.newThread('topic').thread;
 
   it('an answer is a card posted in the thread and patched to its final state', async () => {
     const thread = newThread();
@@ -48,11 +29,11 @@ describe('Feishu follow-up answers and report parts, as the core drives them', (
     await p.update(thread, id, answer('writing', 'The tutoring study'), false);
     await p.update(thread, id, answer('done', 'The tutoring study [\\[1\\]](https://example.org/source-1 "Source 1").'), true);
     await p.drained();
-    const msg = feishu.messages.get(id)!;
+    const msg = h.feishu.messages.get(id)!;
     expect(msg.card_id).toBeUndefined();
     expect(markdownOf(msg.content).join('\n')).toContain('[\\[1\\]](https://example.org/source-1 "Source 1")');
     expect((msg.content.header as { template: string }).template).toBe('green');
-    expect(feishu.refused).toEqual([]);
+    expect(h.feishu.refused).toEqual([]);
   });
 
   it('posting the same tagged answer again (after a restart) finds the message already sent: one card, not two', async () => {
@@ -62,7 +43,7 @@ describe('Feishu follow-up answers and report parts, as the core drives them', (
     expect(again).toBe(first);
     const other = await platform().post(thread, answer('thinking', t.thinking), 'followup:2:2');
     expect(other).not.toBe(first);
-    expect(feishu.thread(thread.split(':')[3]!).filter((m) => m.msg_type === 'interactive')).toHaveLength(2);
+    expect(h.feishu.thread(thread.split(':')[3]!).filter((m) => m.msg_type === 'interactive')).toHaveLength(2);
   });
 
   it.each([true, false])('report parts resolve with the message they are in (CardKit %s)', async (cardkit) => {
@@ -74,8 +55,8 @@ describe('Feishu follow-up answers and report parts, as the core drives them', (
     const ids: (string | void)[] = [];
     for (const [i, part] of p.reportParts(thread, report, 'en').entries()) ids.push(await p.postReportPart(thread, part, `report:1:${i}`));
     // The first part is in the live card when there is one, else a card of its own; then the references; the file.
-    expect(ids[0]).toBe(cardkit ? progress : feishu.thread(thread.split(':')[3]!).find((m) => m.message_id !== progress && m.msg_type === 'interactive')!.message_id);
-    expect(feishu.messages.get(String(ids[1]))!.msg_type).toBe('interactive');
-    expect(feishu.messages.get(String(ids[2]))!.msg_type).toBe('file');
+    expect(ids[0]).toBe(cardkit ? progress : h.feishu.thread(thread.split(':')[3]!).find((m) => m.message_id !== progress && m.msg_type === 'interactive')!.message_id);
+    expect(h.feishu.messages.get(String(ids[1]))!.msg_type).toBe('interactive');
+    expect(h.feishu.messages.get(String(ids[2]))!.msg_type).toBe('file');
   });
 });
