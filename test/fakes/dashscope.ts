@@ -1,3 +1,4 @@
+import { serving } from './serving.js';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { CHAT_REQUEST_ID, chatFrames, FakeChatModel, invalidChatMessages, isDeepResearchModel } from './dashscope-chat.js';
@@ -110,7 +111,7 @@ export class FakeDashScope implements StreamStats {
   }
 
   async start(port = 0): Promise<this> {
-    this.server = createServer((req, res) => void this.handle(req, res));
+    this.server = createServer(serving((req, res) => this.handle(req, res)));
     this.server.on('connection', (s) => {
       this.sockets.add(s);
       s.on('close', () => this.sockets.delete(s));

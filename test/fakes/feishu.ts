@@ -1,3 +1,4 @@
+import { serving } from './serving.js';
 import { createCipheriv, createHash, randomBytes } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -107,7 +108,7 @@ export class FakeFeishu {
   }
 
   async start(): Promise<this> {
-    this.server = createServer((req, res) => void this.route(req, res));
+    this.server = createServer(serving((req, res) => this.route(req, res)));
     await new Promise<void>((resolve) => this.server!.listen(0, '127.0.0.1', resolve));
     return this;
   }

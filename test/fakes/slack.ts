@@ -1,3 +1,4 @@
+import { serving } from './serving.js';
 import { createHmac, randomUUID } from 'node:crypto';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -173,7 +174,7 @@ export class FakeSlack {
   }
 
   async start(): Promise<this> {
-    this.server = createServer((req, res) => void this.route(req, res));
+    this.server = createServer(serving((req, res) => this.route(req, res)));
     this.wss = new WebSocketServer({ server: this.server, path: '/socket' });
     this.wss.on('connection', (ws) => {
       this.socket = ws;
